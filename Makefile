@@ -1,0 +1,94 @@
+# soc2-audit-metrics entry points. The two set-up commands are `make lab` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON   ?= python3
+VENV     ?= .venv
+BIN      := $(VENV)/bin
+STAMP    := $(VENV)/.requirements-$(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-12)
+export PATH := $(abspath $(BIN)):$(PATH)
+export CONTAINERS_CONF := $(abspath .lab/containers.conf)
+export ANSIBLE_CONFIG := $(abspath ansible.cfg)
+export ANSIBLE_FORCE_COLOR ?= 0
+# Debian 12 (bookworm) by default; `make lab SOC2_LAB_SUITE=trixie` for Debian 13.
+export SOC2_LAB_SUITE ?= bookworm
+INVENTORY ?= inventory/lab/hosts.yml
+MOLECULE_SCENARIOS ?= $(notdir $(wildcard molecule/*_default molecule/*_alternative))
+
+.PHONY: help setup lab lab-up lab-down lab-purge lab-status converge check-mode drift \
+        lint unit test test-fast molecule integration bench clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@rm -f $(VENV)/.requirements-*
+	@touch $@
+
+setup: $(STAMP) ## create the control-node virtualenv (idempotent)
+	@echo "control node ready: $(BIN) (ansible-core $$($(BIN)/python -c 'import ansible; print(ansible.__version__)'))"
+
+lab-up: setup ## create or repair this checkout's four lab containers
+	$(BIN)/python -m soc2audit.lab up
+
+lab-down: ## remove this checkout's lab (containers, network, inventory)
+	$(PYTHON) -m soc2audit.lab down
+
+lab-purge: ## lab-down plus the cached image and .lab/ (SSH key, lab CA)
+	$(PYTHON) -m soc2audit.lab down --purge
+
+lab-status: ## show this checkout's lab containers
+	$(PYTHON) -m soc2audit.lab status
+
+converge: setup ## run playbooks/site.yml against INVENTORY
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml
+
+check-mode: setup ## site.yml in check mode (a converged fleet reports zero changes)
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml --check --diff
+
+drift: setup ## verify every control once and print the per-host summary
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/drift_check.yml
+
+lab: lab-up ## the main job: control node, lab, converge site.yml, drift check, summary
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/drift_check.yml
+	@$(BIN)/python -m soc2audit.summary
+
+lint: setup ## ansible-lint (production), yamllint, ruff, argument_specs == defaults
+	$(BIN)/python -m soc2audit.argspecs
+	$(BIN)/yamllint -s .
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/ansible-lint --offline -q
+
+unit: setup ## fast tests, no lab
+	$(BIN)/pytest -q tests/unit
+
+test-fast: lint unit ## the inner loop: lint and unit tests only
+
+molecule: setup ## every role's default and alternative molecule scenario
+	$(BIN)/python -m soc2audit.lab image >/dev/null
+	export SOC2_LAB_IMAGE=$$($(BIN)/python -m soc2audit.lab image) SOC2_LAB_PREFIX=$$($(BIN)/python -m soc2audit.lab prefix); \
+	for s in $(MOLECULE_SCENARIOS); do \
+	  start=$$(date +%s); echo "== molecule $$s"; \
+	  $(BIN)/molecule test -s $$s; \
+	  echo "== molecule $$s: $$(( $$(date +%s) - start ))s"; \
+	done
+
+integration: lab-up ## converge the lab and run the tests that need it
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml
+	$(BIN)/pytest -q -p no:cacheprovider tests/integration
+
+test: ## everything CI runs: lint, unit, molecule, lab integration
+	@bash .ci/stages.sh
+
+bench: setup ## benchmarks (results recorded under bench/results)
+	$(BIN)/python bench/run.py
+
+clean: ## remove caches (not the lab)
+	rm -rf .cache .pytest_cache .ruff_cache build
