@@ -16,8 +16,9 @@ description:
   - Returns one aggregated result per check id C(PKI-01) .. C(PKI-06) for the host, always all
     six, plus per-certificate facts, per-certificate results and the list of certificates the
     C(pki) role has to (re-)issue.
-  - Read-only, safe in check mode; C(changed) is always V(false). With C(--diff) it shows the
-    drifting fields of each certificate.
+  - Read-only, safe in check mode; C(changed) is always V(false). With C(--diff) the result
+    carries a C(diff) with the drifting fields of each certificate (the default stdout
+    callback prints diffs of changed tasks only, so register the result to see it).
   - Result values are V(pass), V(fail), V(at_risk), V(error) and V(not_applicable). A missing
     certificate or key file is V(fail) (the control is absent); a file that exists but cannot be
     read or parsed, or a host without the Python C(cryptography) library, is V(error), never

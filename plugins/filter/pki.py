@@ -116,9 +116,9 @@ def pki_requests(requests: list[dict[str, Any]], host: dict[str, Any]) -> list[d
         if not MODE_RE.match(mode):
             raise AnsibleFilterError(f"{where}: mode {mode!r} must be octal like '0600'")
         mode = mode.zfill(4)
-        if int(mode, 8) & 0o007:
+        if int(mode, 8) & 0o027:
             raise AnsibleFilterError(
-                f"{where}: a private key must not be world-accessible ({mode})"
+                f"{where}: a private key must not be group-writable or world-accessible ({mode})"
             )
         key_usage = req.get(
             "key_usage",

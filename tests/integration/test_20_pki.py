@@ -1,0 +1,245 @@
+"""The pki role on the lab: converged, idempotent, check-mode clean, and real mTLS.
+
+The mTLS cases run openssl s_server on the aggregator with client verification required and
+connect from edge1 with openssl s_client: our certificate is accepted; no certificate, a
+certificate from a foreign CA, and an expired certificate from our own CA are each refused.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from conftest import REPO, ansible_playbook, get_host, recap
+
+CERT_DIR = "/etc/ssl/soc2audit"
+PORT = 18443
+
+
+@pytest.fixture(scope="module")
+def converged(lab_hosts: list[str]) -> dict[str, dict[str, int]]:
+    """Converge site.yml (the lab may have been repaired by earlier tests) and then once more."""
+    ansible_playbook("playbooks/site.yml", check=True)
+    second = ansible_playbook("playbooks/site.yml", check=True)
+    return recap(second.stdout)
+
+
+def test_second_converge_changes_nothing(converged: dict, lab_hosts: list[str]) -> None:
+    assert set(converged) >= set(lab_hosts)
+    assert {h: converged[h]["changed"] for h in lab_hosts} == dict.fromkeys(lab_hosts, 0)
+
+
+def test_check_mode_on_converged_lab_reports_zero_changes(converged: dict, lab_hosts: list[str]) -> None:
+    proc = ansible_playbook("playbooks/site.yml", "--check", check=True)
+    counts = recap(proc.stdout)
+    assert {h: counts[h]["changed"] for h in lab_hosts} == dict.fromkeys(lab_hosts, 0)
+
+
+def test_drift_check_passes_every_pki_check(converged: dict, lab_hosts: list[str]) -> None:
+    ansible_playbook("playbooks/drift_check.yml", check=True)
+    rows = [json.loads(x) for x in (REPO / ".cache/drift/last_run.jsonl").read_text().splitlines()]
+    got = {(r["host"], r["check_id"]): r["result"] for r in rows}
+    expected = {(h, f"PKI-0{i}"): "pass" for h in lab_hosts for i in range(1, 7)}
+    assert got == expected
+
+
+def test_private_keys_stay_on_their_hosts(converged: dict, lab_hosts: list[str]) -> None:
+    fingerprints = set()
+    for name in lab_hosts:
+        h = get_host(name)
+        key = h.file(f"{CERT_DIR}/private/host.key")
+        assert key.exists and key.mode == 0o600 and key.user == "root"
+        fingerprints.add(h.check_output(f"sha256sum {CERT_DIR}/private/host.key").split()[0])
+        assert not h.run("find / -xdev -name '*-ca.key' -print -quit").stdout.strip()
+    assert len(fingerprints) == len(lab_hosts), "every host has its own key"
+
+
+# ---------------------------------------------------------------- mTLS handshakes
+
+
+def _issue(
+    subject: str,
+    issuer_cert: x509.Certificate | None,
+    issuer_key: ec.EllipticCurvePrivateKey | None,
+    not_before: datetime.datetime,
+    not_after: datetime.datetime,
+    ca: bool = False,
+) -> tuple[bytes, bytes, x509.Certificate, ec.EllipticCurvePrivateKey]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer_cert.subject if issuer_cert else name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    if not ca:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
+        ).add_extension(x509.SubjectAlternativeName([x509.DNSName(subject)]), critical=False)
+    cert = builder.sign(issuer_key or key, hashes.SHA256())
+    pem_key = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), pem_key, cert, key
+
+
+@pytest.fixture(scope="module")
+def client_material(converged: dict, lab_inventory: dict) -> Iterator[str]:
+    """Put a foreign-CA client certificate and an expired one (from our CA) on edge1."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_dir = Path(lab_inventory["all"]["vars"]["pki_ca_dir"])
+    inter_cert = x509.load_pem_x509_certificate((ca_dir / "intermediate-ca.pem").read_bytes())
+    inter_key = serialization.load_pem_private_key(
+        (ca_dir / "private/intermediate-ca.key").read_bytes(), None
+    )
+    _, _, foreign_ca, foreign_key = _issue(
+        "Foreign Root", None, None, now - datetime.timedelta(days=1), now + datetime.timedelta(days=30), ca=True
+    )
+    foreign_pem, foreign_pem_key, _, _ = _issue(
+        "edge1", foreign_ca, foreign_key, now - datetime.timedelta(days=1), now + datetime.timedelta(days=30)
+    )
+    expired_pem, expired_pem_key, _, _ = _issue(
+        "edge1", inter_cert, inter_key, now - datetime.timedelta(days=60), now - datetime.timedelta(days=1)
+    )
+    h = get_host("edge1")
+    workdir = "/tmp/soc2-mtls-test"
+    h.check_output(f"rm -rf {workdir} && install -d -m 700 {workdir}")
+    files = {
+        "foreign.crt": foreign_pem,
+        "foreign.key": foreign_pem_key,
+        "expired.crt": expired_pem,
+        "expired.key": expired_pem_key,
+    }
+    for fname, data in files.items():
+        h.check_output(f"printf %s {shlex.quote(data.decode())} > {workdir}/{fname}")
+    yield workdir
+    h.run(f"rm -rf {workdir}")
+
+
+@pytest.fixture(scope="module")
+def tls_server(converged: dict) -> Iterator[str]:
+    """openssl s_server on the aggregator demanding a client certificate from our CA."""
+    h = get_host("aggregator")
+    h.run("pkill -f 'openssl s_server -accept {PORT}' || true")
+    cmd = (
+        f"openssl s_server -accept {PORT} -www -Verify 2 -verify_return_error "
+        f"-cert {CERT_DIR}/host-fullchain.crt -key {CERT_DIR}/private/host.key "
+        f"-CAfile {CERT_DIR}/ca-chain.pem"
+    )
+    h.check_output(f"nohup timeout 300 {cmd} > /tmp/s_server.log 2>&1 < /dev/null & sleep 1")
+    assert h.socket(f"tcp://0.0.0.0:{PORT}").is_listening
+    yield "aggregator"
+    h.run(f"pkill -f 'openssl s_server -accept {PORT}'")
+
+
+def _client(cert_args: str) -> tuple[int, str]:
+    """An HTTP request over TLS from edge1; returns (rc, output)."""
+    h = get_host("edge1")
+    cmd = (
+        "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 20 openssl s_client -quiet -connect "
+        f"aggregator:{PORT} -verify_hostname aggregator -verify_return_error "
+        f"-CAfile {CERT_DIR}/ca-chain.pem {cert_args} 2>&1"
+    )
+    res = h.run(cmd)
+    return res.rc, res.stdout
+
+
+def test_mtls_with_our_certificates_succeeds(tls_server: str) -> None:
+    rc, out = _client(f"-cert {CERT_DIR}/host.crt -key {CERT_DIR}/private/host.key")
+    assert "HTTP/1.0 200 ok" in out, out
+    assert rc == 0
+
+
+def test_mtls_without_client_certificate_is_refused(tls_server: str) -> None:
+    rc, out = _client("")
+    assert "HTTP/1.0 200 ok" not in out
+    assert "alert" in out.lower() or rc != 0, out
+
+
+def test_mtls_with_foreign_ca_certificate_is_refused(tls_server: str, client_material: str) -> None:
+    rc, out = _client(f"-cert {client_material}/foreign.crt -key {client_material}/foreign.key")
+    assert "HTTP/1.0 200 ok" not in out
+    assert "unknown ca" in out.lower() or "alert" in out.lower(), out
+
+
+def test_mtls_with_expired_certificate_is_refused(tls_server: str, client_material: str) -> None:
+    rc, out = _client(f"-cert {client_material}/expired.crt -key {client_material}/expired.key")
+    assert "HTTP/1.0 200 ok" not in out
+    assert "certificate expired" in out.lower() or "alert" in out.lower(), out
+    log = get_host("aggregator").check_output("cat /tmp/s_server.log")
+    assert "certificate has expired" in log, log
+
+
+# ---------------------------------------------------------------- drift and bad input
+
+
+def test_drift_on_key_mode_is_detected_and_repaired(converged: dict) -> None:
+    h = get_host("edge2")
+    h.check_output(f"chmod 0644 {CERT_DIR}/private/host.key")
+    ansible_playbook("playbooks/drift_check.yml", check=True)
+    rows = [json.loads(x) for x in (REPO / ".cache/drift/last_run.jsonl").read_text().splitlines()]
+    result = {(r["host"], r["check_id"]): r for r in rows}
+    assert result[("edge2", "PKI-06")]["result"] == "fail"
+    assert "0644" in json.dumps(result[("edge2", "PKI-06")]["observed"]) or "644" in result[("edge2", "PKI-06")]["message"]
+    assert result[("edge1", "PKI-06")]["result"] == "pass"
+    ansible_playbook("playbooks/site.yml", "-l", "edge2", check=True)
+    assert h.file(f"{CERT_DIR}/private/host.key").mode == 0o600
+
+
+def test_replaced_key_is_detected_and_certificate_reissued(converged: dict) -> None:
+    h = get_host("edge1")
+    before = h.check_output(f"openssl x509 -noout -serial -in {CERT_DIR}/host.crt")
+    h.check_output(
+        f"openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out {CERT_DIR}/private/host.key"
+    )
+    ansible_playbook("playbooks/drift_check.yml", check=True)
+    rows = [json.loads(x) for x in (REPO / ".cache/drift/last_run.jsonl").read_text().splitlines()]
+    result = {(r["host"], r["check_id"]): r["result"] for r in rows}
+    assert result[("edge1", "PKI-05")] == "fail"
+    ansible_playbook("playbooks/site.yml", "-l", "edge1", check=True)
+    after = h.check_output(f"openssl x509 -noout -serial -in {CERT_DIR}/host.crt")
+    assert before != after
+    h.check_output(
+        f"openssl verify -CAfile {CERT_DIR}/ca-chain.pem {CERT_DIR}/host.crt && "
+        f"cmp <(openssl x509 -noout -pubkey -in {CERT_DIR}/host.crt) "
+        f"<(openssl pkey -pubout -in {CERT_DIR}/private/host.key)"
+    )
+
+
+BAD_INPUTS = [
+    (["-e", "pki_key_type=dsa"], "pki_key_type"),
+    (["-e", "pki_cert_validity_days=20", "-e", "pki_renewal_days=30"], "lifetimes do not nest"),
+    (["-e", '{"pki_certificate_requests": [{"name": "x", "sans": []}]}'], "'sans' is empty"),
+    (["-e", "pki_ca_dir=/etc/hostname/pki"], "is not a writable"),
+    (["-e", '{"pki_certificate_requests": [{"name": "x", "usage": "everything"}]}'], "usage"),
+    (["-e", '{"pki_certificate_requests": [{"name": "x", "mode": "0644"}]}'], "world-accessible"),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), BAD_INPUTS, ids=[b[1] for b in BAD_INPUTS])
+def test_bad_input_fails_before_any_host_changes(converged: dict, lab_hosts: list[str], extra: list[str], message: str) -> None:
+    h = get_host("edge1")
+    before = h.check_output(f"sha256sum {CERT_DIR}/host.crt {CERT_DIR}/private/host.key {CERT_DIR}/ca-chain.pem")
+    proc = ansible_playbook("playbooks/site.yml", *extra)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
+    counts = recap(proc.stdout)
+    assert all(c["changed"] == 0 for c in counts.values()), counts
+    after = h.check_output(f"sha256sum {CERT_DIR}/host.crt {CERT_DIR}/private/host.key {CERT_DIR}/ca-chain.pem")
+    assert before == after
