@@ -326,10 +326,10 @@ diff:
       type: str
 """
 
-from typing import Any  # noqa: E402
+from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible.module_utils.soc2_x509 import (  # noqa: E402
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.soc2_x509 import (
     KEY_TYPES,
     assess_certificates,
     normalise_fingerprint,

@@ -101,8 +101,11 @@ def merge(
                 "policy_sha256": policy_sha256,
             }
             if got is None:
-                reason = "host unreachable or verifier failed" if host_checks.get(host) is None \
+                reason = (
+                    "host unreachable or verifier failed"
+                    if host_checks.get(host) is None
                     else "verifier did not report this check"
+                )
                 base.update(result="not_run", observed=None, expected=None, message=reason)
             else:
                 result = got.get("result")
@@ -110,8 +113,12 @@ def merge(
                     result, msg = "error", f"verifier returned unknown result {result!r}"
                 else:
                     msg = got.get("message", "")
-                base.update(result=result, observed=got.get("observed"),
-                            expected=got.get("expected"), message=msg)
+                base.update(
+                    result=result,
+                    observed=got.get("observed"),
+                    expected=got.get("expected"),
+                    message=msg,
+                )
             out.append(base)
     return out
 
@@ -133,10 +140,17 @@ def main() -> None:
     with open(p["catalog"], "rb") as handle:
         raw = handle.read()
     catalog = (yaml.safe_load(raw) or {}).get("checks", [])
-    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     try:
-        results = merge(catalog, p["hosts"], p["host_groups"], p["host_checks"],
-                        str(uuid.uuid4()), now, hashlib.sha256(raw).hexdigest())
+        results = merge(
+            catalog,
+            p["hosts"],
+            p["host_groups"],
+            p["host_checks"],
+            str(uuid.uuid4()),
+            now,
+            hashlib.sha256(raw).hexdigest(),
+        )
     except ValueError as exc:
         module.fail_json(msg=str(exc))
     os.makedirs(os.path.dirname(p["dest"]), exist_ok=True)
@@ -151,7 +165,9 @@ def main() -> None:
         rows = [x for x in results if x["host"] == host]
         per = {r: sum(1 for x in rows if x["result"] == r) for r in RESULTS}
         text = ", ".join(f"{n} {r}" for r, n in per.items() if n)
-        bad = [f"{x['check_id']}={x['result']}" for x in rows if x["result"] not in ("pass", "waived")]
+        bad = [
+            f"{x['check_id']}={x['result']}" for x in rows if x["result"] not in ("pass", "waived")
+        ]
         summary.append(f"{host}: {text}" + (f" [{'; '.join(bad)}]" if bad else ""))
     module.exit_json(changed=False, results=results, counts=counts, summary=summary)
 

@@ -32,7 +32,9 @@ def check_role(role: Path) -> list[str]:
         problems.append(f"{role.name}: {name} is in defaults/main.yml but not in argument_specs")
     for name in sorted(set(options) - set(defaults)):
         if not options[name].get("required"):
-            problems.append(f"{role.name}: {name} is in argument_specs but not in defaults/main.yml")
+            problems.append(
+                f"{role.name}: {name} is in argument_specs but not in defaults/main.yml"
+            )
     for name in sorted(set(options) & set(defaults)):
         spec = options[name]
         if "default" not in spec:

@@ -576,7 +576,8 @@ def main(argv: list[str] | None = None) -> int:
             addresses = up(lab)
             for host, ip in addresses.items():
                 log(f"{host:<11} {ip}")
-            log(f"lab {lab.prefix} ready in {time.monotonic() - started:.1f}s; inventory {INVENTORY}")
+            took = time.monotonic() - started
+            log(f"lab {lab.prefix} ready in {took:.1f}s; inventory {INVENTORY}")
             return 0
         if args.cmd == "down":
             down(lab, args.purge)

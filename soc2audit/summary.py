@@ -30,7 +30,10 @@ def main() -> int:
                 hosts[host] += f" [{group}]"
         for host, text in hosts.items():
             print(f"  {host:<11} {text}")
-        print("  certificates  /etc/ssl/soc2audit/{host.crt,host-fullchain.crt,ca-chain.pem}, keys in private/")
+        print(
+            "  certificates  /etc/ssl/soc2audit/{host.crt,host-fullchain.crt,ca-chain.pem},"
+            " keys in /etc/ssl/soc2audit/private/"
+        )
     if not RESULTS.exists():
         print("no drift results yet: run `make drift`")
         return 1

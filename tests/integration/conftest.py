@@ -39,11 +39,15 @@ def ansible_playbook(*args: str, check: bool = False) -> subprocess.CompletedPro
     cmd = [str(BIN / "ansible-playbook"), "-i", str(INVENTORY), *args]
     proc = subprocess.run(cmd, cwd=REPO, env=env(), text=True, capture_output=True, check=False)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+        )
     return proc
 
 
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+RECAP = re.compile(
+    r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M
+)
 
 
 def recap(output: str) -> dict[str, dict[str, int]]:

@@ -54,7 +54,10 @@ def test_lab_up_recovers_a_killed_container() -> None:
     prefix = lab("prefix").stdout.strip()
     name = f"{prefix}-edge2"
     assert podman("kill", name).returncode == 0
-    assert podman("container", "inspect", "--format", "{{.State.Running}}", name).stdout.strip() == "false"
+    assert (
+        podman("container", "inspect", "--format", "{{.State.Running}}", name).stdout.strip()
+        == "false"
+    )
     proc = lab("up")
     assert proc.returncode == 0, proc.stderr
     assert "edge2: not running, starting it again" in proc.stdout

@@ -14,12 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import REPO, ansible_playbook, get_host, recap
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-from conftest import REPO, ansible_playbook, get_host, recap
 
 CERT_DIR = "/etc/ssl/soc2audit"
 PORT = 18443
@@ -38,7 +37,9 @@ def test_second_converge_changes_nothing(converged: dict, lab_hosts: list[str]) 
     assert {h: converged[h]["changed"] for h in lab_hosts} == dict.fromkeys(lab_hosts, 0)
 
 
-def test_check_mode_on_converged_lab_reports_zero_changes(converged: dict, lab_hosts: list[str]) -> None:
+def test_check_mode_on_converged_lab_reports_zero_changes(
+    converged: dict, lab_hosts: list[str]
+) -> None:
     proc = ansible_playbook("playbooks/site.yml", "--check", check=True)
     counts = recap(proc.stdout)
     assert {h: counts[h]["changed"] for h in lab_hosts} == dict.fromkeys(lab_hosts, 0)
@@ -102,20 +103,33 @@ def _issue(
 @pytest.fixture(scope="module")
 def client_material(converged: dict, lab_inventory: dict) -> Iterator[str]:
     """Put a foreign-CA client certificate and an expired one (from our CA) on edge1."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     ca_dir = Path(lab_inventory["all"]["vars"]["pki_ca_dir"])
     inter_cert = x509.load_pem_x509_certificate((ca_dir / "intermediate-ca.pem").read_bytes())
     inter_key = serialization.load_pem_private_key(
         (ca_dir / "private/intermediate-ca.key").read_bytes(), None
     )
     _, _, foreign_ca, foreign_key = _issue(
-        "Foreign Root", None, None, now - datetime.timedelta(days=1), now + datetime.timedelta(days=30), ca=True
+        "Foreign Root",
+        None,
+        None,
+        now - datetime.timedelta(days=1),
+        now + datetime.timedelta(days=30),
+        ca=True,
     )
     foreign_pem, foreign_pem_key, _, _ = _issue(
-        "edge1", foreign_ca, foreign_key, now - datetime.timedelta(days=1), now + datetime.timedelta(days=30)
+        "edge1",
+        foreign_ca,
+        foreign_key,
+        now - datetime.timedelta(days=1),
+        now + datetime.timedelta(days=30),
     )
     expired_pem, expired_pem_key, _, _ = _issue(
-        "edge1", inter_cert, inter_key, now - datetime.timedelta(days=60), now - datetime.timedelta(days=1)
+        "edge1",
+        inter_cert,
+        inter_key,
+        now - datetime.timedelta(days=60),
+        now - datetime.timedelta(days=1),
     )
     h = get_host("edge1")
     workdir = "/tmp/soc2-mtls-test"
@@ -173,13 +187,13 @@ def test_mtls_without_client_certificate_is_refused(tls_server: str) -> None:
 
 
 def test_mtls_with_foreign_ca_certificate_is_refused(tls_server: str, client_material: str) -> None:
-    rc, out = _client(f"-cert {client_material}/foreign.crt -key {client_material}/foreign.key")
+    _, out = _client(f"-cert {client_material}/foreign.crt -key {client_material}/foreign.key")
     assert "HTTP/1.0 200 ok" not in out
     assert "unknown ca" in out.lower() or "alert" in out.lower(), out
 
 
 def test_mtls_with_expired_certificate_is_refused(tls_server: str, client_material: str) -> None:
-    rc, out = _client(f"-cert {client_material}/expired.crt -key {client_material}/expired.key")
+    _, out = _client(f"-cert {client_material}/expired.crt -key {client_material}/expired.key")
     assert "HTTP/1.0 200 ok" not in out
     assert "certificate expired" in out.lower() or "alert" in out.lower(), out
     log = get_host("aggregator").check_output("cat /tmp/s_server.log")
@@ -196,7 +210,10 @@ def test_drift_on_key_mode_is_detected_and_repaired(converged: dict) -> None:
     rows = [json.loads(x) for x in (REPO / ".cache/drift/last_run.jsonl").read_text().splitlines()]
     result = {(r["host"], r["check_id"]): r for r in rows}
     assert result[("edge2", "PKI-06")]["result"] == "fail"
-    assert "0644" in json.dumps(result[("edge2", "PKI-06")]["observed"]) or "644" in result[("edge2", "PKI-06")]["message"]
+    assert (
+        "0644" in json.dumps(result[("edge2", "PKI-06")]["observed"])
+        or "644" in result[("edge2", "PKI-06")]["message"]
+    )
     assert result[("edge1", "PKI-06")]["result"] == "pass"
     ansible_playbook("playbooks/site.yml", "-l", "edge2", check=True)
     assert h.file(f"{CERT_DIR}/private/host.key").mode == 0o600
@@ -206,7 +223,8 @@ def test_replaced_key_is_detected_and_certificate_reissued(converged: dict) -> N
     h = get_host("edge1")
     before = h.check_output(f"openssl x509 -noout -serial -in {CERT_DIR}/host.crt")
     h.check_output(
-        f"openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out {CERT_DIR}/private/host.key"
+        "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 "
+        f"-out {CERT_DIR}/private/host.key"
     )
     ansible_playbook("playbooks/drift_check.yml", check=True)
     rows = [json.loads(x) for x in (REPO / ".cache/drift/last_run.jsonl").read_text().splitlines()]
@@ -233,13 +251,19 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize(("extra", "message"), BAD_INPUTS, ids=[b[1] for b in BAD_INPUTS])
-def test_bad_input_fails_before_any_host_changes(converged: dict, lab_hosts: list[str], extra: list[str], message: str) -> None:
+def test_bad_input_fails_before_any_host_changes(
+    converged: dict, lab_hosts: list[str], extra: list[str], message: str
+) -> None:
     h = get_host("edge1")
-    before = h.check_output(f"sha256sum {CERT_DIR}/host.crt {CERT_DIR}/private/host.key {CERT_DIR}/ca-chain.pem")
+    before = h.check_output(
+        f"sha256sum {CERT_DIR}/host.crt {CERT_DIR}/private/host.key {CERT_DIR}/ca-chain.pem"
+    )
     proc = ansible_playbook("playbooks/site.yml", *extra)
     assert proc.returncode != 0
     assert message in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
     counts = recap(proc.stdout)
     assert all(c["changed"] == 0 for c in counts.values()), counts
-    after = h.check_output(f"sha256sum {CERT_DIR}/host.crt {CERT_DIR}/private/host.key {CERT_DIR}/ca-chain.pem")
+    after = h.check_output(
+        f"sha256sum {CERT_DIR}/host.crt {CERT_DIR}/private/host.key {CERT_DIR}/ca-chain.pem"
+    )
     assert before == after
