@@ -153,12 +153,13 @@ def main() -> None:
         )
     except ValueError as exc:
         module.fail_json(msg=str(exc))
-    os.makedirs(os.path.dirname(p["dest"]), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(p["dest"]), prefix=".results-")
+    dest = os.path.abspath(p["dest"])
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".results-")
     with os.fdopen(fd, "w") as handle:
         for row in results:
             handle.write(json.dumps(row, sort_keys=True) + "\n")
-    os.replace(tmp, p["dest"])
+    os.replace(tmp, dest)
     counts = {r: sum(1 for x in results if x["result"] == r) for r in RESULTS}
     summary = []
     for host in p["hosts"]:

@@ -50,11 +50,14 @@ def check_role(role: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    roots = [Path(a) for a in (argv or sys.argv[1:])] or sorted((REPO / "roles").iterdir())
+    args = sys.argv[1:] if argv is None else argv
+    roots = [Path(a) for a in args] or sorted((REPO / "roles").iterdir())
     problems: list[str] = []
     for role in roots:
-        if role.is_dir():
-            problems += check_role(role)
+        if not role.is_dir():
+            problems.append(f"{role}: not a role directory")
+            continue
+        problems += check_role(role)
     for line in problems:
         print(line)
     print(f"argument_specs: {len(roots)} roles checked, {len(problems)} problems")

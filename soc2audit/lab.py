@@ -29,7 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = REPO / ".lab"
-INVENTORY = REPO / "inventory" / "lab" / "hosts.yml"
+INVENTORY = Path(os.environ.get("SOC2_LAB_INVENTORY") or REPO / "inventory" / "lab" / "hosts.yml")
 
 SUITES = ("bookworm", "trixie")
 BASE_PACKAGES = (
@@ -216,13 +216,12 @@ def ensure_ssh_key() -> Path:
 # ---------------------------------------------------------------- mirror and image
 
 
-def debian_mirror() -> str:
+def debian_mirror(apt: Path = Path("/etc/apt")) -> str:
     """The Debian archive this machine's apt uses, read at run time (never stored in the repo)."""
     env = os.environ.get("SOC2_LAB_MIRROR")
     if env:
         return env.rstrip("/")
     candidates: list[str] = []
-    apt = Path("/etc/apt")
     for src in sorted(apt.glob("sources.list.d/*.sources")):
         for stanza in src.read_text().split("\n\n"):
             fields: dict[str, str] = {}
@@ -465,25 +464,30 @@ def up(lab: Lab) -> dict[str, str]:
         addresses[host] = ip
     for ip in addresses.values():
         wait_port(ip, 22)
-    write_known_hosts(addresses)
+    write_known_hosts(lab, addresses)
     write_inventory(lab, addresses, key)
     return addresses
 
 
-def write_known_hosts(addresses: dict[str, str]) -> None:
+def known_hosts_file(lab: Lab) -> Path:
+    """One file per lab, so a second lab from this checkout (another suite) never clobbers it."""
+    return STATE / f"known_hosts.{lab.prefix}"
+
+
+def write_known_hosts(lab: Lab, addresses: dict[str, str]) -> None:
     lines: list[str] = []
     for ip in addresses.values():
         proc = subprocess.run(
             ["ssh-keyscan", "-T", "5", ip], text=True, capture_output=True, check=False
         )
         lines += [ln for ln in proc.stdout.splitlines() if ln and not ln.startswith("#")]
-    (STATE / "known_hosts").write_text("\n".join(sorted(lines)) + "\n")
+    known_hosts_file(lab).write_text("\n".join(sorted(lines)) + "\n")
 
 
 def write_inventory(lab: Lab, addresses: dict[str, str], key: Path) -> None:
     INVENTORY.parent.mkdir(parents=True, exist_ok=True)
     ssh_args = (
-        f"-o UserKnownHostsFile={STATE / 'known_hosts'} -o StrictHostKeyChecking=yes "
+        f"-o UserKnownHostsFile={known_hosts_file(lab)} -o StrictHostKeyChecking=yes "
         "-o IdentitiesOnly=yes"
     )
     lines = [
@@ -533,8 +537,7 @@ def down(lab: Lab, purge: bool) -> None:
     remove_network(lab)
     if INVENTORY.exists():
         INVENTORY.unlink()
-    for name in ("known_hosts",):
-        (STATE / name).unlink(missing_ok=True)
+    known_hosts_file(lab).unlink(missing_ok=True)
     if purge:
         for suite in SUITES:
             run(["podman", "rmi", "-f", image_ref(suite)], check=False)

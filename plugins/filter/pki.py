@@ -81,7 +81,7 @@ def pki_requests(requests: list[dict[str, Any]], host: dict[str, Any]) -> list[d
     out: list[dict[str, Any]] = []
     names: set[str] = set()
     for index, req in enumerate(requests):
-        if not isinstance(req, dict) or "name" not in req:
+        if not isinstance(req, dict) or req.get("name") is None:
             raise AnsibleFilterError(f"pki_certificate_requests[{index}] needs a 'name'")
         name = str(req["name"])
         where = f"pki_certificate_requests[{index}] ({name})"
@@ -112,7 +112,9 @@ def pki_requests(requests: list[dict[str, Any]], host: dict[str, Any]) -> list[d
         sans = _dedup(sans + [normalise_san(s) for s in req.get("extra_sans", [])])
         if not sans:
             raise AnsibleFilterError(f"{where}: no subject alternative names could be derived")
-        mode = str(req.get("mode", "0600"))
+        mode = req.get("mode", "0600")
+        # Unquoted YAML `mode: 0600` arrives as the int 384: read it as the octal it was written as.
+        mode = format(mode, "04o") if isinstance(mode, int) and not isinstance(mode, bool) else str(mode)
         if not MODE_RE.match(mode):
             raise AnsibleFilterError(f"{where}: mode {mode!r} must be octal like '0600'")
         mode = mode.zfill(4)

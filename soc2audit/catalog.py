@@ -1,0 +1,248 @@
+"""Render the control catalog (controls/catalog.yml) as docs/controls.md, and check both.
+
+    python -m soc2audit.catalog render > docs/controls.md
+    python -m soc2audit.catalog check
+
+`check` exits 1 when a catalog entry lacks a required field (id, title, rationale, remediation,
+severity, family, source, tsc.primary), when an id is duplicated or does not look like
+`<FAMILY>-<NN>`, or when docs/controls.md differs from a fresh render.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+CATALOG = REPO / "controls" / "catalog.yml"
+DOC = REPO / "docs" / "controls.md"
+
+# Families in the order DESIGN.md lists them; the rendered page follows this order.
+FAMILIES: dict[str, str] = {
+    "PKI": "Private PKI and mTLS certificates",
+    "TIME": "Time synchronisation",
+    "NET": "Network filtering",
+    "AUD": "Audit logging",
+    "LOG": "Log shipping and retention",
+    "MON": "Monitoring",
+    "EVD": "Evidence trail",
+}
+ID_RE = re.compile(r"^(PKI|TIME|NET|AUD|LOG|MON|EVD)-[0-9]{2}$")
+REQUIRED = ("id", "title", "rationale", "remediation", "severity", "family", "source")
+
+HEADER = """\
+# Control catalog
+
+<!-- Generated from controls/catalog.yml by `python -m soc2audit.catalog render`.
+     Do not edit by hand: change the catalog and render again. -->
+
+This page lists every check the suite can emit, what a passing result proves, which SOC 2 Trust
+Services Criteria it supports and how to fix a failure. It is rendered from
+`controls/catalog.yml`; `python -m soc2audit.catalog check` fails when this page is out of date
+or when a catalog entry is incomplete.
+
+- **Primary** criteria are the mapping an auditor is expected to accept on the strength of the
+  rationale. **Secondary** criteria are related ones the same evidence touches; they are not
+  claimed as full coverage.
+- **Applies to** names the inventory groups whose hosts run the check (`all` means every host).
+  A host in those groups that produces no result gets `not_run` for the check, never `pass`.
+- **Source** is the module or test that produces the result.
+- Each drift run reports one result per host and check: `pass`, `fail`, `error`,
+  `at_risk`, `not_applicable` or `not_run`. `waived` is part of the result schema, but waivers
+  (`controls/waivers.yml`) are planned and not applied yet.
+"""
+
+
+class CatalogError(ValueError):
+    """The catalog file cannot be read or does not have the expected shape."""
+
+
+def load(catalog_path: Path | str) -> list[dict[str, Any]]:
+    """The list under `checks:` in the catalog file."""
+    path = Path(catalog_path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise CatalogError(f"{path}: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("checks"), list):
+        raise CatalogError(f"{path}: expected a mapping with a 'checks' list")
+    checks = data["checks"]
+    for index, entry in enumerate(checks):
+        if not isinstance(entry, dict):
+            raise CatalogError(f"{path}: checks[{index}] is not a mapping")
+    return checks
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, (str, list, dict)) and not value)
+
+
+def validate(checks: Sequence[dict[str, Any]]) -> list[str]:
+    """Problems with the catalog entries (empty when every entry is complete and unique)."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(checks):
+        label = f"checks[{index}] ({entry.get('id', 'no id')})"
+        for name in REQUIRED:
+            if _missing(entry.get(name)):
+                problems.append(f"{label}: missing {name}")
+        tsc = entry.get("tsc")
+        primary = tsc.get("primary") if isinstance(tsc, dict) else None
+        if _missing(primary):
+            problems.append(f"{label}: missing tsc.primary")
+        check_id = entry.get("id")
+        if _missing(check_id):
+            continue
+        check_id = str(check_id)
+        if not ID_RE.match(check_id):
+            problems.append(f"{label}: id {check_id!r} does not match {ID_RE.pattern}")
+        if check_id in seen:
+            problems.append(f"{label}: duplicate id {check_id}")
+        seen.add(check_id)
+    return problems
+
+
+def _cell(value: Any) -> str:
+    """Text for one Markdown table cell: one line, pipes escaped."""
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_cell(item) for item in value)
+    text = " ".join(str(value).split())
+    return text.replace("|", "\\|")
+
+
+def _criteria(entry: dict[str, Any], key: str) -> list[str]:
+    tsc = entry.get("tsc")
+    values = tsc.get(key) if isinstance(tsc, dict) else None
+    return [str(v) for v in values] if isinstance(values, list) else []
+
+
+def _family_key(entry: dict[str, Any]) -> tuple[int, str]:
+    family = str(entry.get("family", ""))
+    order = list(FAMILIES).index(family) if family in FAMILIES else len(FAMILIES)
+    return order, str(entry.get("id", ""))
+
+
+def render(catalog_path: Path | str) -> str:
+    """The Markdown page for the catalog. Raises CatalogError when the catalog is invalid."""
+    checks = load(catalog_path)
+    problems = validate(checks)
+    if problems:
+        raise CatalogError("invalid catalog:\n  " + "\n  ".join(problems))
+    entries = sorted(checks, key=_family_key)
+    lines = [HEADER]
+
+    lines += ["## Summary", ""]
+    lines += ["| Family | Checks |", "|---|---|"]
+    for family, title in FAMILIES.items():
+        ids = [str(e["id"]) for e in entries if e["family"] == family]
+        lines.append(f"| {family}: {title} | {', '.join(ids) if ids else 'none yet'} |")
+    extra = sorted({str(e["family"]) for e in entries} - set(FAMILIES))
+    for family in extra:
+        ids = [str(e["id"]) for e in entries if e["family"] == family]
+        lines.append(f"| {_cell(family)} | {', '.join(ids)} |")
+    lines.append("")
+
+    for family in [*FAMILIES, *extra]:
+        members = [e for e in entries if e["family"] == family]
+        if not members:
+            continue
+        lines += [f"## {family}: {FAMILIES.get(family, family)}", ""]
+        lines += [
+            "| Check | Severity | What it proves | Primary | Secondary | How to fix "
+            "| Applies to | Source |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for e in members:
+            proves = f"**{_cell(e['title'])}.** {_cell(e['rationale'])}"
+            applies = _cell(e.get("applies_to") or ["all"])
+            lines.append(
+                f"| {_cell(e['id'])} | {_cell(e['severity'])} | {proves} "
+                f"| {_cell(_criteria(e, 'primary'))} | {_cell(_criteria(e, 'secondary')) or '-'} "
+                f"| {_cell(e['remediation'])} | {applies} | `{_cell(e['source'])}` |"
+            )
+        lines.append("")
+
+    lines += ["## Checks by criterion", ""]
+    lines += [
+        "Which checks produce evidence for each criterion (P: primary mapping, S: secondary).",
+        "",
+        "| Criterion | Checks |",
+        "|---|---|",
+    ]
+    by_criterion: dict[str, list[str]] = {}
+    for e in entries:
+        for key, mark in (("primary", "P"), ("secondary", "S")):
+            for criterion in _criteria(e, key):
+                by_criterion.setdefault(criterion, []).append(f"{e['id']} ({mark})")
+    for criterion in sorted(by_criterion, key=_criterion_key):
+        lines.append(f"| {_cell(criterion)} | {', '.join(by_criterion[criterion])} |")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _criterion_key(criterion: str) -> tuple[str, list[int], str]:
+    """Sort CC6.1 before CC6.10 and A1.2 before CC1.1."""
+    match = re.match(r"^([A-Z]+)([0-9.]+)$", criterion)
+    if not match:
+        return (criterion, [], criterion)
+    numbers = [int(n) for n in match.group(2).split(".") if n]
+    return (match.group(1), numbers, criterion)
+
+
+def check(catalog_path: Path | str = CATALOG, doc_path: Path | str = DOC) -> list[str]:
+    """Problems with the catalog and its rendered page (empty when both are in order)."""
+    try:
+        checks = load(catalog_path)
+    except CatalogError as exc:
+        return [str(exc)]
+    problems = validate(checks)
+    if problems:
+        return problems
+    doc = Path(doc_path)
+    fresh = render(catalog_path)
+    if not doc.exists():
+        return [f"{doc} is missing: run `python -m soc2audit.catalog render > {doc}`"]
+    if doc.read_text(encoding="utf-8") != fresh:
+        return [f"{doc} is stale: run `python -m soc2audit.catalog render > {doc}`"]
+    return []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m soc2audit.catalog", description=__doc__.split("\n")[0]
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--catalog", type=Path, default=CATALOG, help="catalog YAML file")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("render", parents=[common], help="print the Markdown page on stdout")
+    p_check = sub.add_parser(
+        "check", parents=[common], help="validate the catalog and the rendered page"
+    )
+    p_check.add_argument("--doc", type=Path, default=DOC, help="rendered page to compare")
+    args = parser.parse_args(argv)
+    if args.cmd == "render":
+        try:
+            sys.stdout.write(render(args.catalog))
+        except CatalogError as exc:
+            print(f"catalog: {exc}", file=sys.stderr)
+            return 1
+        return 0
+    problems = check(args.catalog, args.doc)
+    for problem in problems:
+        print(f"catalog: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    print(f"catalog: {len(load(args.catalog))} checks, {args.doc} up to date")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

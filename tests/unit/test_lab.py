@@ -1,0 +1,266 @@
+"""Unit tests for soc2audit/lab.py parts that need no podman: mirror discovery, names, inventory.
+
+The apt configurations are shaped like the ones Debian 12/13 images ship (deb822
+``debian.sources``) and older hosts use (one-line ``sources.list``), with placeholder hosts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from ansible.inventory.manager import InventoryManager
+from ansible.parsing.dataloader import DataLoader
+
+from soc2audit import lab
+
+MIRROR = "http://mirror.invalid/debian"
+SECURITY = "http://security.invalid/debian-security"
+
+DEBIAN_SOURCES = f"""\
+Types: deb
+# {MIRROR}-snapshot/20250101T000000Z
+URIs: {MIRROR}/
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+# {SECURITY}-snapshot/20250101T000000Z
+URIs: {SECURITY}
+Suites: bookworm-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+"""
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SOC2_LAB_MIRROR", "SOC2_LAB_PREFIX", "SOC2_LAB_SUITE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def apt_dir(tmp_path: Path, files: dict[str, str]) -> Path:
+    apt = tmp_path / "apt"
+    (apt / "sources.list.d").mkdir(parents=True)
+    for name, text in files.items():
+        (apt / name).write_text(text)
+    return apt
+
+
+# ---------------------------------------------------------------- debian_mirror
+
+
+def test_mirror_from_deb822_main_stanza(tmp_path: Path) -> None:
+    apt = apt_dir(tmp_path, {"sources.list.d/debian.sources": DEBIAN_SOURCES})
+    assert lab.debian_mirror(apt) == MIRROR
+
+
+def test_mirror_skips_security_stanza_listed_first(tmp_path: Path) -> None:
+    main, security = DEBIAN_SOURCES.split("\n\n")
+    apt = apt_dir(tmp_path, {"sources.list.d/debian.sources": f"{security}\n\n{main}\n"})
+    assert lab.debian_mirror(apt) == MIRROR
+
+
+def test_mirror_skips_security_suite_even_on_a_neutral_uri(tmp_path: Path) -> None:
+    # A local proxy serving the security archive under a path without "security" in it.
+    main, security = DEBIAN_SOURCES.split("\n\n")
+    security = security.replace(SECURITY, "http://proxy.invalid/debsec")
+    apt = apt_dir(tmp_path, {"sources.list.d/debian.sources": f"{security}\n\n{main}\n"})
+    assert lab.debian_mirror(apt) == MIRROR
+
+
+def test_mirror_skips_disabled_and_source_only_stanzas(tmp_path: Path) -> None:
+    text = (
+        "Types: deb\n"
+        "URIs: http://disabled.invalid/debian\n"
+        "Suites: trixie\n"
+        "Components: main\n"
+        "Enabled: no\n"
+        "\n"
+        "Types: deb-src\n"
+        "URIs: http://sources.invalid/debian\n"
+        "Suites: trixie\n"
+        "Components: main\n"
+        "\n"
+        "Types: deb deb-src\n"
+        "URIs: http://mirror.invalid/debian\n"
+        "Suites: trixie trixie-updates\n"
+        "Components: main contrib\n"
+        "Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+    )
+    apt = apt_dir(tmp_path, {"sources.list.d/debian.sources": text})
+    assert lab.debian_mirror(apt) == MIRROR
+
+
+def test_mirror_only_disabled_stanza_is_no_mirror(tmp_path: Path) -> None:
+    text = DEBIAN_SOURCES.split("\n\n")[0] + "\nEnabled: no\n"
+    apt = apt_dir(tmp_path, {"sources.list.d/debian.sources": text})
+    with pytest.raises(lab.LabError, match="SOC2_LAB_MIRROR"):
+        lab.debian_mirror(apt)
+
+
+def test_mirror_from_legacy_sources_list_with_options(tmp_path: Path) -> None:
+    text = (
+        "# See /etc/apt/sources.list.d/ for more\n"
+        "# deb http://commented.invalid/debian bookworm main\n"
+        "deb-src http://sources.invalid/debian bookworm main\n"
+        "deb [arch=amd64] http://proxy.invalid/debsec bookworm-security main\n"
+        "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg arch=amd64] "
+        "http://mirror.invalid/debian/ bookworm main contrib non-free-firmware\n"
+    )
+    apt = apt_dir(tmp_path, {"sources.list": text})
+    assert lab.debian_mirror(apt) == MIRROR
+
+
+def test_mirror_from_list_file_in_sources_list_d(tmp_path: Path) -> None:
+    apt = apt_dir(
+        tmp_path, {"sources.list.d/mirror.list": "deb https://mirror.invalid/debian trixie main\n"}
+    )
+    assert lab.debian_mirror(apt) == "https://mirror.invalid/debian"
+
+
+def test_mirror_ignores_non_http_uris(tmp_path: Path) -> None:
+    text = "deb file:/srv/debian bookworm main\ndeb cdrom:[Debian 12]/ bookworm main\n"
+    apt = apt_dir(tmp_path, {"sources.list": text})
+    with pytest.raises(lab.LabError, match="SOC2_LAB_MIRROR"):
+        lab.debian_mirror(apt)
+
+
+def test_mirror_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    apt = apt_dir(tmp_path, {"sources.list.d/debian.sources": DEBIAN_SOURCES})
+    monkeypatch.setenv("SOC2_LAB_MIRROR", "http://override.invalid/debian///")
+    assert lab.debian_mirror(apt) == "http://override.invalid/debian"
+    # The override needs no apt configuration at all.
+    assert lab.debian_mirror(tmp_path / "missing") == "http://override.invalid/debian"
+
+
+def test_no_mirror_names_the_override(tmp_path: Path) -> None:
+    apt = apt_dir(tmp_path, {})
+    with pytest.raises(lab.LabError) as exc:
+        lab.debian_mirror(apt)
+    assert "SOC2_LAB_MIRROR" in str(exc.value)
+    assert "could not find a Debian mirror" in str(exc.value)
+
+
+# ---------------------------------------------------------------- names
+
+
+def test_lab_prefix_is_stable_and_per_checkout(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = lab.lab_prefix()
+    assert first == lab.lab_prefix()
+    assert lab.Lab(prefix=first, suite="bookworm").network == f"{first}-net"
+    assert first.startswith("s2a-")
+    assert len(first) == len("s2a-") + 8
+    monkeypatch.setattr(lab, "REPO", Path("/srv/ci/other-checkout"))
+    other = lab.lab_prefix()
+    assert other != first
+    assert other == lab.lab_prefix()
+
+
+def test_lab_prefix_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOC2_LAB_PREFIX", "ci-42")
+    assert lab.lab_prefix() == "ci-42"
+    assert lab.Lab(prefix="ci-42", suite="trixie").container("edge1") == "ci-42-edge1"
+
+
+@pytest.mark.parametrize("bad", ["CI", "x", "-lead", "has_underscore", "a" * 32, "sp ace"])
+def test_lab_prefix_rejects_bad_env(monkeypatch: pytest.MonkeyPatch, bad: str) -> None:
+    monkeypatch.setenv("SOC2_LAB_PREFIX", bad)
+    with pytest.raises(lab.LabError, match="SOC2_LAB_PREFIX"):
+        lab.lab_prefix()
+
+
+def test_image_ref_stable_per_suite() -> None:
+    bookworm = lab.image_ref("bookworm")
+    assert bookworm == lab.image_ref("bookworm")
+    assert bookworm.startswith("localhost/soc2audit-base:bookworm-")
+    trixie = lab.image_ref("trixie")
+    assert trixie.startswith("localhost/soc2audit-base:trixie-")
+    assert bookworm.rsplit("-", 1)[1] != trixie.rsplit("-", 1)[1]
+
+
+def test_image_ref_changes_with_the_recipe(monkeypatch: pytest.MonkeyPatch) -> None:
+    before = lab.image_ref("bookworm")
+    monkeypatch.setattr(lab, "BASE_PACKAGES", (*lab.BASE_PACKAGES, "vim-tiny"))
+    assert lab.image_ref("bookworm") != before
+
+
+def test_lab_suite(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert lab.lab_suite(None) == "bookworm"
+    assert lab.lab_suite("trixie") == "trixie"
+    monkeypatch.setenv("SOC2_LAB_SUITE", "trixie")
+    assert lab.lab_suite(None) == "trixie"
+    with pytest.raises(lab.LabError, match=r"unknown lab suite 'sid'; choose one of bookworm"):
+        lab.lab_suite("sid")
+    monkeypatch.setenv("SOC2_LAB_SUITE", "buster")
+    with pytest.raises(lab.LabError, match="'buster'"):
+        lab.lab_suite(None)
+
+
+# ---------------------------------------------------------------- write_inventory
+
+ADDRESSES = {
+    "edge1": "10.89.0.11",
+    "edge2": "10.89.0.12",
+    "aggregator": "10.89.0.13",
+    "monitor": "10.89.0.14",
+}
+
+
+@pytest.fixture
+def inventory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    state = tmp_path / "state"
+    state.mkdir()
+    path = tmp_path / "inventory" / "lab" / "hosts.yml"
+    monkeypatch.setattr(lab, "STATE", state)
+    monkeypatch.setattr(lab, "INVENTORY", path)
+    test_lab = lab.Lab(prefix="t-lab", suite="trixie")
+    lab.write_inventory(test_lab, ADDRESSES, state / "id_ed25519")
+    return path
+
+
+def test_write_inventory_yaml(inventory: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    data = yaml.safe_load(inventory.read_text())
+    top = data["all"]
+    assert top["vars"]["ansible_user"] == "root"
+    assert top["vars"]["ansible_ssh_private_key_file"] == str(state / "id_ed25519")
+    assert top["vars"]["soc2_lab_prefix"] == "t-lab"
+    assert top["vars"]["soc2_lab_suite"] == "trixie"
+    assert top["vars"]["soc2_lab_network"] == "t-lab-net"
+    assert top["vars"]["pki_ca_dir"] == str(state / "pki")
+    children = top["children"]
+    assert {g: sorted(body["hosts"]) for g, body in children.items()} == {
+        "edge": ["edge1", "edge2"],
+        "aggregators": ["aggregator"],
+        "timeservers": ["aggregator"],
+        "monitors": ["monitor"],
+    }
+    for body in children.values():
+        for host, hvars in body["hosts"].items():
+            assert hvars["ansible_host"] == ADDRESSES[host]
+            assert hvars["soc2_lab_container"] == f"t-lab-{host}"
+    args = top["vars"]["ansible_ssh_common_args"]
+    assert f"-o UserKnownHostsFile={state / 'known_hosts.t-lab'}" in args
+    assert "-o StrictHostKeyChecking=yes" in args
+    assert "StrictHostKeyChecking=no" not in args
+
+
+def test_write_inventory_as_ansible_reads_it(inventory: Path, tmp_path: Path) -> None:
+    manager = InventoryManager(loader=DataLoader(), sources=[str(inventory)])
+    groups = manager.get_groups_dict()
+    assert sorted(groups["edge"]) == ["edge1", "edge2"]
+    assert groups["aggregators"] == ["aggregator"]
+    assert groups["timeservers"] == ["aggregator"]
+    assert groups["monitors"] == ["monitor"]
+    assert sorted(groups["all"]) == sorted(ADDRESSES)
+    for host, ip in ADDRESSES.items():
+        hvars = manager.get_host(host).get_vars()
+        assert hvars["ansible_host"] == ip
+    all_vars = manager.groups["all"].get_vars()
+    assert all_vars["ansible_ssh_common_args"] == (
+        f"-o UserKnownHostsFile={tmp_path / 'state' / 'known_hosts.t-lab'} "
+        "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
+    )
