@@ -114,7 +114,9 @@ def pki_requests(requests: list[dict[str, Any]], host: dict[str, Any]) -> list[d
             raise AnsibleFilterError(f"{where}: no subject alternative names could be derived")
         mode = req.get("mode", "0600")
         # Unquoted YAML `mode: 0600` arrives as the int 384: read it as the octal it was written as.
-        mode = format(mode, "04o") if isinstance(mode, int) and not isinstance(mode, bool) else str(mode)
+        if isinstance(mode, int) and not isinstance(mode, bool):
+            mode = format(mode, "04o")
+        mode = str(mode)
         if not MODE_RE.match(mode):
             raise AnsibleFilterError(f"{where}: mode {mode!r} must be octal like '0600'")
         mode = mode.zfill(4)

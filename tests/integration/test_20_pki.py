@@ -240,6 +240,24 @@ def test_replaced_key_is_detected_and_certificate_reissued(converged: dict) -> N
     )
 
 
+def test_rotation_reissues_and_the_fleet_converges_again(converged: dict) -> None:
+    h = get_host("edge2")
+    serial = f"openssl x509 -noout -serial -in {CERT_DIR}/host.crt"
+    key_sum = f"sha256sum {CERT_DIR}/private/host.key"
+    before, key_before = h.check_output(serial), h.check_output(key_sum)
+    rotated = ansible_playbook("playbooks/rotate_certs.yml", "-l", "edge2", check=True)
+    assert recap(rotated.stdout)["edge2"]["changed"] > 0
+    assert h.check_output(serial) != before
+    assert h.check_output(key_sum) == key_before, "rotation keeps the key unless asked"
+    rekeyed = ansible_playbook(
+        "playbooks/rotate_certs.yml", "-l", "edge2", "-e", "pki_rotate_keys=true", check=True
+    )
+    assert recap(rekeyed.stdout)["edge2"]["changed"] > 0
+    assert h.check_output(key_sum) != key_before
+    again = ansible_playbook("playbooks/site.yml", "-l", "edge2", check=True)
+    assert recap(again.stdout)["edge2"]["changed"] == 0
+
+
 BAD_INPUTS = [
     (["-e", "pki_key_type=dsa"], "pki_key_type"),
     (["-e", "pki_cert_validity_days=20", "-e", "pki_renewal_days=30"], "lifetimes do not nest"),
