@@ -61,6 +61,7 @@ lab: lab-up ## the main job: control node, lab, converge site.yml, drift check, 
 
 lint: setup ## ansible-lint (production), yamllint, ruff, argument_specs == defaults
 	$(BIN)/python -m soc2audit.argspecs
+	$(BIN)/python -m soc2audit.catalog check
 	$(BIN)/yamllint -s .
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

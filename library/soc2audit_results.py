@@ -31,6 +31,12 @@ options:
     description: Checks per host as the verifiers returned them; null for a host that produced none.
     type: dict
     required: true
+  host_errors:
+    description:
+      - Why a host produced no checks (unreachable, verifier failed), per host.
+      - Shown as the message of that host's not_run results.
+    type: dict
+    default: {}
   dest:
     description: JSON lines file that receives this run's full result set (replaced atomically).
     type: path
@@ -80,6 +86,7 @@ def merge(
     run_id: str,
     now: str,
     policy_sha256: str,
+    host_errors: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     known = {c["id"] for c in catalog}
     out: list[dict[str, Any]] = []
@@ -102,7 +109,7 @@ def merge(
             }
             if got is None:
                 reason = (
-                    "host unreachable or verifier failed"
+                    (host_errors or {}).get(host) or "host unreachable or verifier failed"
                     if host_checks.get(host) is None
                     else "verifier did not report this check"
                 )
@@ -130,6 +137,7 @@ def main() -> None:
             "hosts": {"type": "list", "elements": "str", "required": True},
             "host_groups": {"type": "dict", "required": True},
             "host_checks": {"type": "dict", "required": True},
+            "host_errors": {"type": "dict", "default": {}},
             "dest": {"type": "path", "required": True},
         },
         supports_check_mode=True,
@@ -150,6 +158,7 @@ def main() -> None:
             str(uuid.uuid4()),
             now,
             hashlib.sha256(raw).hexdigest(),
+            p["host_errors"],
         )
     except ValueError as exc:
         module.fail_json(msg=str(exc))
@@ -167,7 +176,9 @@ def main() -> None:
         per = {r: sum(1 for x in rows if x["result"] == r) for r in RESULTS}
         text = ", ".join(f"{n} {r}" for r, n in per.items() if n)
         bad = [
-            f"{x['check_id']}={x['result']}" for x in rows if x["result"] not in ("pass", "waived")
+            f"{x['check_id']}={x['result']}"
+            for x in rows
+            if x["result"] not in ("pass", "waived", "not_applicable")
         ]
         summary.append(f"{host}: {text}" + (f" [{'; '.join(bad)}]" if bad else ""))
     module.exit_json(changed=False, results=results, counts=counts, summary=summary)

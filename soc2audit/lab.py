@@ -428,7 +428,7 @@ def remove_container(name: str) -> None:
     run(["podman", "rm", "-f", "-t", "2", name], check=False)
 
 
-def up(lab: Lab) -> dict[str, str]:
+def up(lab: Lab, retry_network: bool = True) -> dict[str, str]:
     ensure_host_tools()
     write_containers_conf()
     key = ensure_ssh_key()
@@ -447,12 +447,14 @@ def up(lab: Lab) -> dict[str, str]:
             try:
                 start_container(lab, host, image)
             except LabError as exc:
-                if "network" not in str(exc).lower():
+                if "network" not in str(exc).lower() or not retry_network:
                     raise
-                log("the lab network looks stale, recreating it")
+                # A stale network (left by killed processes): rebuild it and every container on it.
+                log("the lab network looks stale, recreating it and the lab's containers")
+                for other in HOSTS:
+                    remove_container(lab.container(other))
                 remove_network(lab)
-                ensure_network(lab)
-                start_container(lab, host, image)
+                return up(lab, retry_network=False)
             info = inspect_container(name)
         if info is None:
             raise LabError(f"{name} vanished after start")
@@ -540,7 +542,10 @@ def down(lab: Lab, purge: bool) -> None:
     known_hosts_file(lab).unlink(missing_ok=True)
     if purge:
         for suite in SUITES:
-            run(["podman", "rmi", "-f", image_ref(suite)], check=False)
+            ref = image_ref(suite)
+            # No -f: an image that another checkout's lab or a molecule run still uses stays.
+            if image_exists(ref) and run(["podman", "rmi", ref], check=False).returncode != 0:
+                log(f"kept {ref}: other containers still use it")
         shutil.rmtree(STATE, ignore_errors=True)
     log(f"lab {lab.prefix} removed" + (" (image cache and state purged)" if purge else ""))
 

@@ -128,8 +128,8 @@ def pki_requests(requests: list[dict[str, Any]], host: dict[str, Any]) -> list[d
             "key_usage",
             ["digitalSignature", "keyEncipherment"] if key_type == "rsa" else ["digitalSignature"],
         )
-        cert_dir = str(req.get("cert_dir", host["cert_dir"]))
-        key_dir = str(req.get("key_dir", host["key_dir"]))
+        cert_dir = str(host["cert_dir"])
+        key_dir = str(host["key_dir"])
         out.append(
             {
                 "name": name,

@@ -240,6 +240,45 @@ def test_replaced_key_is_detected_and_certificate_reissued(converged: dict) -> N
     )
 
 
+def test_unreachable_host_is_not_run_never_pass(converged: dict, lab_inventory: dict) -> None:
+    import os
+    import subprocess
+
+    container = lab_inventory["all"]["children"]["edge"]["hosts"]["edge2"]["soc2_lab_container"]
+    podman_env = dict(os.environ, CONTAINERS_CONF=str(REPO / ".lab" / "containers.conf"))
+
+    def exec_in(cmd: str) -> None:
+        subprocess.run(["podman", "exec", container, "sh", "-c", cmd], env=podman_env, check=True)
+
+    exec_in("systemctl stop ssh.socket ssh.service 2>/dev/null; pkill -x sshd; true")
+    try:
+        proc = ansible_playbook("playbooks/drift_check.yml")
+        assert proc.returncode == 0, "the merge must run even when a host is unreachable"
+        rows = [
+            json.loads(x) for x in (REPO / ".cache/drift/last_run.jsonl").read_text().splitlines()
+        ]
+        edge2 = [r for r in rows if r["host"] == "edge2"]
+        others = [r for r in rows if r["host"] != "edge2"]
+        assert len(edge2) == 6
+        assert {r["result"] for r in edge2} == {"not_run"}, proc.stdout[-3000:]
+        assert all(r["message"] for r in edge2)
+        assert {r["result"] for r in others} == {"pass"}
+    finally:
+        exec_in("systemctl start ssh.service")
+
+
+def test_deleted_full_chain_is_restored_without_reissue(converged: dict) -> None:
+    h = get_host("monitor")
+    serial = f"openssl x509 -noout -serial -in {CERT_DIR}/host.crt"
+    before = h.check_output(serial)
+    h.check_output(f"rm {CERT_DIR}/host-fullchain.crt")
+    ansible_playbook("playbooks/site.yml", "-l", "monitor", check=True)
+    assert h.check_output(serial) == before, "the leaf itself was fine: no re-issue"
+    chain = h.check_output(f"grep -c 'BEGIN CERTIFICATE' {CERT_DIR}/host-fullchain.crt")
+    assert chain == "2"
+    h.check_output(f"openssl verify -CAfile {CERT_DIR}/ca-chain.pem {CERT_DIR}/host-fullchain.crt")
+
+
 def test_rotation_reissues_and_the_fleet_converges_again(converged: dict) -> None:
     h = get_host("edge2")
     serial = f"openssl x509 -noout -serial -in {CERT_DIR}/host.crt"

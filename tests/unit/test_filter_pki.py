@@ -169,14 +169,14 @@ def test_pki_requests_fills_defaults() -> None:
     }
 
 
-def test_pki_requests_per_request_dirs_and_paths() -> None:
+def test_pki_requests_per_request_paths() -> None:
     [a, b] = requests(
-        {"name": "web", "cert_dir": "/srv/tls", "key_dir": "/srv/tls/keys"},
+        {"name": "web", "fullchain_path": "/srv/tls/web-chain.pem"},
         {"name": "api", "cert_path": "/opt/api.pem", "key_path": "/opt/api-key.pem"},
     )
-    assert a["cert_path"] == "/srv/tls/web.crt"
-    assert a["fullchain_path"] == "/srv/tls/web-fullchain.crt"
-    assert a["key_path"] == "/srv/tls/keys/web.key"
+    assert a["cert_path"] == "/etc/ssl/soc2audit/web.crt"
+    assert a["fullchain_path"] == "/srv/tls/web-chain.pem"
+    assert a["key_path"] == "/etc/ssl/soc2audit/private/web.key"
     assert b["cert_path"] == "/opt/api.pem"
     assert b["key_path"] == "/opt/api-key.pem"
     assert b["fullchain_path"] == "/etc/ssl/soc2audit/api-fullchain.crt"
