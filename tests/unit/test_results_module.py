@@ -7,20 +7,18 @@ from stdout, like ansible's own module unit tests.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import pytest
 import soc2audit_results
 import yaml
-from ansible.module_utils import basic
+from module_runner import invoke
 
 SCHEMA_KEYS = {
     "run_id",
@@ -208,16 +206,6 @@ def test_merge_missing_message_defaults_to_empty() -> None:
 # ---------------------------------------------------------------- main() end to end
 
 
-@contextlib.contextmanager
-def module_args(args: dict[str, Any]) -> Iterator[None]:
-    payload = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(mock.patch.object(basic, "_ANSIBLE_ARGS", payload))
-        if hasattr(basic, "_ANSIBLE_PROFILE"):  # ansible-core >= 2.19
-            stack.enter_context(mock.patch.object(basic, "_ANSIBLE_PROFILE", "legacy"))
-        yield
-
-
 RunModule = Callable[..., tuple[int, dict[str, Any]]]
 
 
@@ -248,10 +236,7 @@ def run_module(capsys: pytest.CaptureFixture[str], catalog_file: Path, dest: Pat
         args.update(overrides)
         for name in drop:
             del args[name]
-        capsys.readouterr()
-        with module_args(args), pytest.raises(SystemExit) as exc:
-            soc2audit_results.main()
-        return int(exc.value.code or 0), json.loads(capsys.readouterr().out)
+        return invoke(soc2audit_results.main, args, capsys)
 
     return run
 

@@ -7,19 +7,16 @@ printing the result JSON, which is read back from stdout.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from unittest import mock
 
 import pytest
 import soc2_pki
 import yaml
-from ansible.module_utils import basic
+from module_runner import invoke
 
 if TYPE_CHECKING:
     from conftest import Lab
@@ -47,16 +44,6 @@ CERT_KEYS = {
 }
 
 
-@contextlib.contextmanager
-def module_args(args: dict[str, Any]) -> Iterator[None]:
-    payload = json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()
-    with contextlib.ExitStack() as stack:
-        stack.enter_context(mock.patch.object(basic, "_ANSIBLE_ARGS", payload))
-        if hasattr(basic, "_ANSIBLE_PROFILE"):  # ansible-core >= 2.19
-            stack.enter_context(mock.patch.object(basic, "_ANSIBLE_PROFILE", "legacy"))
-        yield
-
-
 RunModule = Callable[..., tuple[int, dict[str, Any]]]
 
 
@@ -70,11 +57,7 @@ def run_module(capsys: pytest.CaptureFixture[str]) -> RunModule:
             payload["_ansible_check_mode"] = True
         if diff:
             payload["_ansible_diff"] = True
-        capsys.readouterr()
-        with module_args(payload), pytest.raises(SystemExit) as exc:
-            soc2_pki.main()
-        out = capsys.readouterr().out
-        return int(exc.value.code or 0), json.loads(out)
+        return invoke(soc2_pki.main, payload, capsys)
 
     return run
 
