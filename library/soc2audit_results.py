@@ -108,8 +108,8 @@ def merge(
                 "policy_sha256": policy_sha256,
             }
             if got is None:
-                reason = (
-                    (host_errors or {}).get(host) or "host unreachable or verifier failed"
+                reason = (host_errors or {}).get(host) or (
+                    "host unreachable or verifier failed"
                     if host_checks.get(host) is None
                     else "verifier did not report this check"
                 )

@@ -507,6 +507,10 @@ def write_inventory(lab: Lab, addresses: dict[str, str], key: Path) -> None:
         f"    soc2_lab_network: {lab.network}",
         f"    soc2_lab_state_dir: {STATE}",
         f"    pki_ca_dir: {STATE / 'pki'}",
+        "    # Lab containers share this machine's clock: no daemon may ever set it (LAB.md).",
+        "    timesync_no_clock_control: true",
+        "    # No route to public NTP from here: the aggregator serves its own clock to the fleet.",
+        "    timesync_upstream_sources: []",
         "  children:",
     ]
     for group in GROUPS:

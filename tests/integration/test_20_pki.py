@@ -24,14 +24,6 @@ CERT_DIR = "/etc/ssl/soc2audit"
 PORT = 18443
 
 
-@pytest.fixture(scope="module")
-def converged(lab_hosts: list[str]) -> dict[str, dict[str, int]]:
-    """Converge site.yml (the lab may have been repaired by earlier tests) and then once more."""
-    ansible_playbook("playbooks/site.yml", check=True)
-    second = ansible_playbook("playbooks/site.yml", check=True)
-    return recap(second.stdout)
-
-
 def test_second_converge_changes_nothing(converged: dict, lab_hosts: list[str]) -> None:
     assert set(converged) >= set(lab_hosts)
     assert {h: converged[h]["changed"] for h in lab_hosts} == dict.fromkeys(lab_hosts, 0)
