@@ -75,6 +75,13 @@ def ptp_verify_instances(instances: list[Mapping[str, Any]]) -> list[dict[str, s
     ]
 
 
+def ptp_refids(instances: list[Mapping[str, Any]]) -> list[str]:
+    """chrony refclock names of the PTP clients (SHM segments in interface order), as
+    chrony.conf.j2 numbers them."""
+    clients = sorted(str(i["interface"]) for i in instances if i.get("role", "client") == "client")
+    return [f"PTP{index}" for index in range(len(clients))]
+
+
 def upstream_version(debian_version: str) -> str:
     """`1:4.3-2+deb12u3` -> `4.3`; `0` when there is no version (package not installed)."""
     text = str(debian_version or "").strip()
@@ -95,4 +102,5 @@ class FilterModule:
             "soc2audit_chrony_source_line": source_line,
             "soc2audit_ptp_verify_instances": ptp_verify_instances,
             "soc2audit_upstream_version": upstream_version,
+            "soc2audit_ptp_refids": ptp_refids,
         }
