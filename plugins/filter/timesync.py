@@ -46,7 +46,7 @@ def fleet_allow(hosts: list[str], hostvars: Mapping[str, Any]) -> list[str]:
     return sorted(found, key=lambda a: (ipaddress.ip_address(a).version, ipaddress.ip_address(a)))
 
 
-def source_line(source: Mapping[str, Any], keyfile_ok: bool = True) -> str:
+def source_line(source: Mapping[str, Any]) -> str:
     """A chrony `server`/`pool` line from a source record; options in a fixed order."""
     if not source.get("hostname"):
         raise AnsibleFilterError(f"timesync: a source has no hostname: {dict(source)}")
@@ -63,16 +63,48 @@ def source_line(source: Mapping[str, Any], keyfile_ok: bool = True) -> str:
     return " ".join(parts)
 
 
+def ptp_plan(instances: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """PTP instances with their defaults filled in, the SHM segment each client feeds chrony
+    (clients numbered in interface order, as chrony.conf.j2 and ptp_refids number them) and the
+    pmc socket."""
+    refids = {
+        name: index
+        for index, name in enumerate(
+            sorted(str(i["interface"]) for i in instances if i.get("role", "client") == "client")
+        )
+    }
+    plan = []
+    for inst in instances:
+        item = {"role": "client", "time_stamping": "auto", "domain": 0, **dict(inst)}
+        item["shm"] = refids.get(str(inst["interface"]), 0)
+        item["uds"] = f"/var/run/ptp4l-{inst['interface']}"
+        plan.append(item)
+    return sorted(plan, key=lambda i: str(i["interface"]))
+
+
 def ptp_verify_instances(instances: list[Mapping[str, Any]]) -> list[dict[str, str]]:
-    """What the soc2_time verifier needs per ptp4l instance (name, role, its pmc socket)."""
+    """What the soc2_time verifier needs per ptp4l instance (name, role, its pmc socket), in
+    the order given."""
+    planned = {p["interface"]: p for p in ptp_plan(instances)}
     return [
         {
             "name": str(inst["interface"]),
-            "role": str(inst.get("role", "client")),
-            "uds": f"/var/run/ptp4l-{inst['interface']}",
+            "role": str(planned[inst["interface"]]["role"]),
+            "uds": str(planned[inst["interface"]]["uds"]),
         }
         for inst in instances
     ]
+
+
+def ptp_timestamping(pair: tuple[Mapping[str, Any], Mapping[str, Any]]) -> dict[str, Any]:
+    """(planned instance, its `ethtool -T` result) -> the instance with time_stamping decided:
+    `auto` becomes hardware when the NIC has a PTP hardware clock and raw hardware timestamps."""
+    inst, probe = dict(pair[0]), pair[1]
+    if inst.get("time_stamping", "auto") == "auto":
+        out = str(probe.get("stdout", ""))
+        hardware = "hardware-raw-clock" in out and "PTP Hardware Clock: none" not in out
+        inst["time_stamping"] = "hardware" if hardware else "software"
+    return inst
 
 
 def ptp_refids(instances: list[Mapping[str, Any]]) -> list[str]:
@@ -103,4 +135,6 @@ class FilterModule:
             "soc2audit_ptp_verify_instances": ptp_verify_instances,
             "soc2audit_upstream_version": upstream_version,
             "soc2audit_ptp_refids": ptp_refids,
+            "soc2audit_ptp_plan": ptp_plan,
+            "soc2audit_ptp_timestamping": ptp_timestamping,
         }
