@@ -40,7 +40,7 @@ def test_check_mode_on_converged_lab_reports_zero_changes(
 def test_drift_check_passes_every_pki_check(converged: dict, lab_hosts: list[str]) -> None:
     ansible_playbook("playbooks/drift_check.yml", check=True)
     rows = [json.loads(x) for x in (REPO / ".cache/drift/last_run.jsonl").read_text().splitlines()]
-    got = {(r["host"], r["check_id"]): r["result"] for r in rows}
+    got = {(r["host"], r["check_id"]): r["result"] for r in rows if r["check_id"].startswith("PKI")}
     expected = {(h, f"PKI-0{i}"): "pass" for h in lab_hosts for i in range(1, 7)}
     assert got == expected
 
@@ -251,10 +251,11 @@ def test_unreachable_host_is_not_run_never_pass(converged: dict, lab_inventory: 
         ]
         edge2 = [r for r in rows if r["host"] == "edge2"]
         others = [r for r in rows if r["host"] != "edge2"]
-        assert len(edge2) == 6
+        assert len(edge2) == len([r for r in rows if r["host"] == "edge1"]) > 6
         assert {r["result"] for r in edge2} == {"not_run"}, proc.stdout[-3000:]
-        assert all(r["message"] for r in edge2)
-        assert {r["result"] for r in others} == {"pass"}
+        assert all("10." in r["message"] or "reach" in r["message"] for r in edge2), edge2[0]
+        assert {r["result"] for r in others} <= {"pass", "not_applicable"}
+        assert {r["result"] for r in others if r["check_id"].startswith("PKI")} == {"pass"}
     finally:
         exec_in("systemctl start ssh.service")
 

@@ -99,5 +99,10 @@ def test_trixie_lab_converges_idempotently_and_verifies(trixie_lab: tuple[Path, 
     )
     assert drift.returncode == 0, drift.stdout[-4000:]
     rows = [json.loads(x) for x in (inventory.parent / "results.jsonl").read_text().splitlines()]
-    assert len(rows) == 4 * 6
-    assert {r["result"] for r in rows} == {"pass"}
+    pki = [r for r in rows if r["check_id"].startswith("PKI")]
+    time_checks = [r for r in rows if r["check_id"].startswith("TIME")]
+    assert len(pki) == 4 * 6 and {r["result"] for r in pki} == {"pass"}
+    assert len(time_checks) == 4 * 7
+    # Clients sync to the aggregator on Debian 13 too; PTP is not configured here.
+    assert {r["result"] for r in time_checks if r["check_id"] in ("TIME-01", "TIME-05")} == {"pass"}
+    assert {r["result"] for r in time_checks} <= {"pass", "not_applicable"}

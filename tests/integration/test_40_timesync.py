@@ -31,11 +31,15 @@ def address(host: str) -> str:
     raise KeyError(host)
 
 
-def wait_selected(host: str, source: str, tries: int = 40) -> None:
+def wait_selected(host: str, source: str, tries: int = 120) -> None:
+    """Wait until `host` has selected `source`. After the lab was repaired or re-converged the
+    client may have backed off to long polls; a burst every 15 s asks for fresh samples (it
+    only changes when chronyd measures, never the clock: chronyd runs with -x)."""
     h = get_host(host)
     cmd = (
         f"for i in $(seq {tries}); do chronyc -n -c sources | grep -q '^\\^,\\*,{source},' "
-        "&& exit 0; sleep 1; done; chronyc -n -c sources; exit 1"
+        "&& exit 0; [ $((i % 15)) -eq 1 ] && chronyc burst 4/4 >/dev/null; sleep 1; done; "
+        "chronyc -n -c sources; exit 1"
     )
     res = h.run(cmd)
     assert res.rc == 0, f"{host} never selected {source}: {res.stdout}"
