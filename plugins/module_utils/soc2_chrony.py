@@ -36,8 +36,14 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from ansible.module_utils.soc2_results import (
+    RESULT_PRECEDENCE,
+    worst_result,
+)
+from ansible.module_utils.soc2_results import make_check as _check
 
 __all__ = [
     "CHECK_IDS",
@@ -95,14 +101,6 @@ CHECK_TITLES: dict[str, str] = {
 }
 
 # Aggregation precedence: error beats fail beats at_risk beats pass beats not_applicable.
-RESULT_PRECEDENCE: dict[str, int] = {
-    "not_applicable": 0,
-    "pass": 1,
-    "at_risk": 2,
-    "fail": 3,
-    "error": 4,
-}
-
 TRACKING_FIELDS: tuple[str, ...] = (
     "ref_id",
     "ref_name",
@@ -207,27 +205,6 @@ class ParseError(ValueError):
 # --------------------------------------------------------------------------------------------
 # Small helpers
 # --------------------------------------------------------------------------------------------
-
-
-def worst_result(results: Iterable[str]) -> str:
-    """Return the result with the highest precedence (error > fail > at_risk > pass > n/a)."""
-    worst = "not_applicable"
-    for result in results:
-        if RESULT_PRECEDENCE.get(result, RESULT_PRECEDENCE["error"]) > RESULT_PRECEDENCE[worst]:
-            worst = result if result in RESULT_PRECEDENCE else "error"
-    return worst
-
-
-def _check(
-    check_id: str, result: str, observed: Any, expected: Any, message: str
-) -> dict[str, Any]:
-    return {
-        "check_id": check_id,
-        "result": result,
-        "observed": observed,
-        "expected": expected,
-        "message": message,
-    }
 
 
 def _seconds(value: float) -> str:

@@ -38,6 +38,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ansible.module_utils.soc2_results import (
+    RESULT_PRECEDENCE,
+    worst_result,
+)
+from ansible.module_utils.soc2_results import make_check as _check
+
 try:
     from cryptography import __version__ as CRYPTOGRAPHY_VERSION
     from cryptography import x509
@@ -103,14 +109,6 @@ CHECK_TITLES: dict[str, str] = {
 }
 
 # Aggregation precedence: error beats fail beats at_risk beats pass beats not_applicable.
-RESULT_PRECEDENCE: dict[str, int] = {
-    "not_applicable": 0,
-    "pass": 1,
-    "at_risk": 2,
-    "fail": 3,
-    "error": 4,
-}
-
 # Re-issue reasons (stable strings, consumed by the pki role). File owner/group/mode is NOT a
 # reason (the role's file tasks fix it), neither are serial or dates other than expiry/renewal.
 REASON_MISSING = "missing"
@@ -247,27 +245,6 @@ def _dedupe(items: Iterable[str]) -> list[str]:
     for item in items:
         seen.setdefault(item, None)
     return list(seen)
-
-
-def worst_result(results: Iterable[str]) -> str:
-    """Return the result with the highest precedence (error > fail > at_risk > pass > n/a)."""
-    worst = "not_applicable"
-    for result in results:
-        if RESULT_PRECEDENCE.get(result, RESULT_PRECEDENCE["error"]) > RESULT_PRECEDENCE[worst]:
-            worst = result if result in RESULT_PRECEDENCE else "error"
-    return worst
-
-
-def _check(
-    check_id: str, result: str, observed: Any, expected: Any, message: str
-) -> dict[str, Any]:
-    return {
-        "check_id": check_id,
-        "result": result,
-        "observed": observed,
-        "expected": expected,
-        "message": message,
-    }
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,42 @@
+"""The check-result vocabulary shared by every verification module (DESIGN.md "Check results").
+
+Imported by the family module_utils (soc2_x509, soc2_chrony, ...) so each family builds results
+and aggregates them the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+# Aggregation precedence: error beats fail beats at_risk beats pass beats not_applicable.
+# error is never folded into fail or not_applicable.
+RESULT_PRECEDENCE: dict[str, int] = {
+    "not_applicable": 0,
+    "pass": 1,
+    "at_risk": 2,
+    "fail": 3,
+    "error": 4,
+}
+
+
+def worst_result(results: Iterable[str]) -> str:
+    """Return the result with the highest precedence (error > fail > at_risk > pass > n/a)."""
+    worst = "not_applicable"
+    for result in results:
+        if RESULT_PRECEDENCE.get(result, RESULT_PRECEDENCE["error"]) > RESULT_PRECEDENCE[worst]:
+            worst = result if result in RESULT_PRECEDENCE else "error"
+    return worst
+
+
+def make_check(
+    check_id: str, result: str, observed: Any, expected: Any, message: str
+) -> dict[str, Any]:
+    """One check result in the verification modules' schema."""
+    return {
+        "check_id": check_id,
+        "result": result,
+        "observed": observed,
+        "expected": expected,
+        "message": message,
+    }
