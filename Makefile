@@ -30,8 +30,16 @@ $(STAMP): requirements.txt pyproject.toml
 	@rm -f $(VENV)/.requirements-*
 	@touch $@
 
-setup: $(STAMP) ## create the control-node virtualenv (idempotent)
+setup: $(STAMP) $(BIN)/promtool ## create the control-node virtualenv (idempotent)
 	@echo "control node ready: $(BIN) (ansible-core $$($(BIN)/python -c 'import ansible; print(ansible.__version__)'))"
+
+# promtool (checks the metrics files) comes from the distro's prometheus package, unpacked into the
+# venv without installing it, so no Prometheus daemon starts on the control node.
+$(BIN)/promtool: | $(STAMP)
+	@d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
+	if (cd "$$d" && apt-get download -q prometheus >/dev/null 2>&1 && dpkg-deb -x prometheus_*.deb x); then \
+	  install -m 0755 "$$d/x/usr/bin/promtool" $@ && echo "promtool: $$($@ --version 2>&1 | head -1)"; \
+	else echo "warning: could not fetch promtool (apt-get download prometheus); metrics tests fall back to prometheus_client" >&2; fi
 
 lab-up: setup ## create or repair this checkout's four lab containers
 	$(BIN)/python -m soc2audit.lab up
@@ -51,13 +59,13 @@ converge: setup ## run playbooks/site.yml against INVENTORY
 check-mode: setup ## site.yml in check mode (a converged fleet reports zero changes)
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml --check --diff
 
-drift: setup ## verify every control once and print the per-host summary
-	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/drift_check.yml
+drift: setup ## one drift run (soc2audit drift): results, evidence, metrics, summary
+	$(BIN)/soc2audit drift -i $(INVENTORY)
 
 lab: lab-up ## the main job: control node, lab, converge site.yml, drift check, summary
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml
-	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/drift_check.yml
-	@$(BIN)/python -m soc2audit.summary
+	@$(BIN)/python -m soc2audit.summary --lab-only
+	$(BIN)/soc2audit drift -i $(INVENTORY)
 
 lint: setup ## ansible-lint (production), yamllint, ruff, argument_specs == defaults
 	$(BIN)/python -m soc2audit.argspecs

@@ -329,89 +329,23 @@ diff:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.soc2_x509 import (
-    KEY_TYPES,
-    assess_certificates,
-    normalise_fingerprint,
-    normalise_request,
-    render_diff,
+from ansible.module_utils.soc2_pki_family import (
+    ARGUMENT_SPEC,
+    CERTIFICATE_SPEC,
+    validate,
+    verify,
 )
 
-CERTIFICATE_SPEC: dict[str, dict[str, Any]] = {
-    "name": {"type": "str", "required": True},
-    "cert_path": {"type": "path", "required": True},
-    "key_path": {"type": "path", "required": True},
-    "common_name": {"type": "str"},
-    "sans": {"type": "list", "elements": "str", "required": True},
-    "key_usage": {"type": "list", "elements": "str"},
-    "extended_key_usage": {"type": "list", "elements": "str"},
-    "owner": {"type": "str"},
-    "group": {"type": "str"},
-    "mode": {"type": "raw"},
-    "key_type": {"type": "str", "choices": list(KEY_TYPES)},
-}
-
-ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
-    "certificates": {
-        "type": "list",
-        "elements": "dict",
-        "required": True,
-        "options": CERTIFICATE_SPEC,
-    },
-    "ca_chain_path": {"type": "path", "required": True},
-    "ca_root_fingerprints": {"type": "list", "elements": "str", "default": []},
-    "renewal_days": {"type": "int", "default": 30},
-    "force_reissue": {"type": "bool", "default": False},
-    "now": {"type": "int"},
-}
-
-
-def validate(params: dict[str, Any]) -> list[str]:
-    """Return parameter problems (empty when the request is usable)."""
-    problems = []
-    seen: set[str] = set()
-    for request in params["certificates"]:
-        name = request.get("name")
-        if name in seen:
-            problems.append(f"duplicate certificate name {name!r}")
-        seen.add(name)
-        try:
-            normalise_request(request)
-        except ValueError as exc:
-            problems.append(str(exc))
-    for fingerprint in params["ca_root_fingerprints"]:
-        try:
-            normalise_fingerprint(fingerprint)
-        except ValueError as exc:
-            problems.append(f"ca_root_fingerprints: {exc}")
-    if params["renewal_days"] < 0:
-        problems.append("renewal_days must not be negative")
-    return problems
+__all__ = ["ARGUMENT_SPEC", "CERTIFICATE_SPEC", "main"]
 
 
 def main() -> None:
     module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    params = module.params
-    problems = validate(params)
+    problems = validate(module.params)
     if problems:
         module.fail_json(msg="invalid parameters: " + "; ".join(problems), changed=False)
-
-    report = assess_certificates(
-        params["certificates"],
-        ca_chain_path=params["ca_chain_path"],
-        now=params["now"],
-        renewal_days=params["renewal_days"],
-        root_fingerprints=params["ca_root_fingerprints"],
-        force_reissue=params["force_reissue"],
-    )
-    result: dict[str, Any] = {
-        "changed": False,
-        "checks": report["checks"],
-        "certificates": report["certificates"],
-        "reissue": report["reissue"],
-    }
-    if module._diff:
-        result["diff"] = render_diff(report["certificates"])
+    result: dict[str, Any] = {"changed": False, **verify(module, module.params)}
+    result.pop("observations", None)
     module.exit_json(**result)
 
 

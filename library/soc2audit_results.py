@@ -1,188 +1,109 @@
 #!/usr/bin/python
-"""Merge the per-host check results of one drift run into the full result set."""
+# Copyright: soc2-audit-metrics contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Documentation of the soc2audit_results action (plugins/action/soc2audit_results.py)."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
 module: soc2audit_results
-short_description: Merge one drift run's per-host check results into the full result set
+short_description: Merge one drift run on the control node and write its outputs
 description:
-  - Runs on the control node. Takes the checks each host's verifiers returned and the control
-    catalog, and writes one result per (host, check) that applies to the host, in the DESIGN.md
-    schema, as JSON lines. A host that returned nothing gets C(not_run) for every check that
-    applies to it; silence is never a pass.
-  - Appending the run's evidence is not a configuration change, so C(changed) is always false.
+  - An action that runs on the control node only (C(plugins/action/soc2audit_results.py)); it
+    calls C(soc2audit.pipeline.process_run), the same code the C(soc2audit) CLI reports from.
+  - Reads, for every host in O(hosts), the facts the drift play set (C(soc2audit_checks),
+    C(soc2audit_errors), C(soc2audit_observations), C(group_names)) and the testinfra results,
+    and builds the full result set of the run - one result per host and applicable catalog
+    check. A host that produced nothing is C(not_run) for every check that applies to it, with
+    the reason; an unexpired waiver turns C(fail) into C(waived), an expired one is C(fail);
+    a C(fail) younger than O(grace_seconds) is C(at_risk).
+  - Writes the evidence (JSON lines appended to C(<evidence_dir>/results-YYYY-MM-DD.jsonl)),
+    C(last_run.jsonl), C(junit.xml), C(summary.txt) and the drift state under O(output_dir),
+    and returns each reporting host's metrics text for the textfile collector.
+  - A waivers file that does not validate fails the task before anything is written.
+  - Recording evidence is not a configuration change; C(changed) is always V(false).
+version_added: "0.1.0"
+author:
+  - soc2-audit-metrics contributors
 options:
   catalog:
-    description: Path of controls/catalog.yml.
+    description: controls/catalog.yml.
     type: path
     required: true
+  waivers:
+    description: controls/waivers.yml (a missing file means no waivers).
+    type: path
+  evidence_dir:
+    description: Directory of the evidence trail on the control node.
+    type: path
+    required: true
+  output_dir:
+    description: Directory for last_run.jsonl, junit.xml, summary.txt and state.json.
+    type: path
+    required: true
+  grace_seconds:
+    description: A failure younger than this many seconds is reported as C(at_risk).
+    type: int
+    default: 0
+  started:
+    description: When the run started (ISO 8601, UTC).
+    type: str
+    required: true
   hosts:
-    description: Every host of the inventory.
+    description: The hosts of this run (the inventory, or the limit).
     type: list
     elements: str
     required: true
-  host_groups:
-    description: Inventory groups per host (for the catalog's applies_to).
-    type: dict
-    required: true
-  host_checks:
-    description: Checks per host as the verifiers returned them; null for a host that produced none.
-    type: dict
-    required: true
-  host_errors:
-    description:
-      - Why a host produced no checks (unreachable, verifier failed), per host.
-      - Shown as the message of that host's not_run results.
-    type: dict
-    default: {}
-  dest:
-    description: JSON lines file that receives this run's full result set (replaced atomically).
+  testinfra_results:
+    description: JSON lines written by the soc2audit pytest plugin; null when not run.
     type: path
-    required: true
-author: soc2-audit-metrics
+  testinfra_error:
+    description: Why the testinfra run failed, when it did (its checks become V(error)).
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: Merge the run
+  soc2audit_results:
+    catalog: controls/catalog.yml
+    evidence_dir: evidence
+    output_dir: .cache/drift
+    started: "{{ run_started }}"
+    hosts: "{{ query('inventory_hostnames', 'all') }}"
+  register: soc2audit_run
 """
 
 RETURN = r"""
-results:
-  description: The full result set of the run.
-  type: list
-  returned: always
+run_id:
+  description: The run's id (UUID).
+  type: str
+  returned: success
 counts:
   description: Number of results per result value.
   type: dict
-  returned: always
+  returned: success
+exit_code:
+  description: 0 all pass/waived/not_applicable, 1 a failure or at_risk, 2 only errors or not_run.
+  type: int
+  returned: success
 summary:
-  description: Human summary, one line per host.
-  type: list
-  returned: always
+  description: The human summary table.
+  type: str
+  returned: success
+textfiles:
+  description: Metrics text per host that reported.
+  type: dict
+  returned: success
+paths:
+  description: Files written.
+  type: dict
+  returned: success
 """
 
-import datetime
-import hashlib
-import json
-import os
-import tempfile
-import uuid
-from typing import Any
-
-from ansible.module_utils.basic import AnsibleModule
-
-RESULTS = ("pass", "fail", "error", "not_applicable", "not_run", "waived", "at_risk")
-SUITE_VERSION = "0.1.0"
-
-
-def applies(check: dict[str, Any], groups: list[str]) -> bool:
-    targets = check.get("applies_to") or ["all"]
-    return "all" in targets or bool(set(targets) & set(groups))
-
-
-def merge(
-    catalog: list[dict[str, Any]],
-    hosts: list[str],
-    host_groups: dict[str, list[str]],
-    host_checks: dict[str, list[dict[str, Any]] | None],
-    run_id: str,
-    now: str,
-    policy_sha256: str,
-    host_errors: dict[str, str] | None = None,
-) -> list[dict[str, Any]]:
-    known = {c["id"] for c in catalog}
-    out: list[dict[str, Any]] = []
-    for host in hosts:
-        emitted = {c["check_id"]: c for c in (host_checks.get(host) or [])}
-        for check_id in sorted(set(emitted) - known):
-            raise ValueError(f"{host}: check {check_id} is emitted but not in the catalog")
-        for check in catalog:
-            if not applies(check, host_groups.get(host, [])):
-                continue
-            got = emitted.get(check["id"])
-            base = {
-                "run_id": run_id,
-                "host": host,
-                "check_id": check["id"],
-                "started": now,
-                "finished": now,
-                "suite_version": SUITE_VERSION,
-                "policy_sha256": policy_sha256,
-            }
-            if got is None:
-                reason = (host_errors or {}).get(host) or (
-                    "host unreachable or verifier failed"
-                    if host_checks.get(host) is None
-                    else "verifier did not report this check"
-                )
-                base.update(result="not_run", observed=None, expected=None, message=reason)
-            else:
-                result = got.get("result")
-                if result not in RESULTS:
-                    result, msg = "error", f"verifier returned unknown result {result!r}"
-                else:
-                    msg = got.get("message", "")
-                base.update(
-                    result=result,
-                    observed=got.get("observed"),
-                    expected=got.get("expected"),
-                    message=msg,
-                )
-            out.append(base)
-    return out
-
-
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "catalog": {"type": "path", "required": True},
-            "hosts": {"type": "list", "elements": "str", "required": True},
-            "host_groups": {"type": "dict", "required": True},
-            "host_checks": {"type": "dict", "required": True},
-            "host_errors": {"type": "dict", "default": {}},
-            "dest": {"type": "path", "required": True},
-        },
-        supports_check_mode=True,
-    )
-    import yaml  # the control node always has PyYAML (ansible-core needs it)
-
-    p = module.params
-    with open(p["catalog"], "rb") as handle:
-        raw = handle.read()
-    catalog = (yaml.safe_load(raw) or {}).get("checks", [])
-    now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    try:
-        results = merge(
-            catalog,
-            p["hosts"],
-            p["host_groups"],
-            p["host_checks"],
-            str(uuid.uuid4()),
-            now,
-            hashlib.sha256(raw).hexdigest(),
-            p["host_errors"],
-        )
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
-    dest = os.path.abspath(p["dest"])
-    os.makedirs(os.path.dirname(dest), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(dest), prefix=".results-")
-    with os.fdopen(fd, "w") as handle:
-        for row in results:
-            handle.write(json.dumps(row, sort_keys=True) + "\n")
-    os.replace(tmp, dest)
-    counts = {r: sum(1 for x in results if x["result"] == r) for r in RESULTS}
-    summary = []
-    for host in p["hosts"]:
-        rows = [x for x in results if x["host"] == host]
-        per = {r: sum(1 for x in rows if x["result"] == r) for r in RESULTS}
-        text = ", ".join(f"{n} {r}" for r, n in per.items() if n)
-        bad = [
-            f"{x['check_id']}={x['result']}"
-            for x in rows
-            if x["result"] not in ("pass", "waived", "not_applicable")
-        ]
-        summary.append(f"{host}: {text}" + (f" [{'; '.join(bad)}]" if bad else ""))
-    module.exit_json(changed=False, results=results, counts=counts, summary=summary)
-
-
 if __name__ == "__main__":
-    main()
+    import json
+    import sys
+
+    print(json.dumps({"failed": True, "msg": "soc2audit_results runs on the control node only"}))
+    sys.exit(1)

@@ -5,12 +5,20 @@
 
 `check` exits 1 when a catalog entry lacks a required field (id, title, rationale, remediation,
 severity, family, source, tsc.primary), when an id is duplicated or does not look like
-`<FAMILY>-<NN>`, or when docs/controls.md differs from a fresh render.
+`<FAMILY>-<NN>`, when a check is emitted that the catalog lacks or listed that nothing emits
+(or the catalog names the wrong source for it), or when docs/controls.md differs from a fresh
+render.
+
+What is emitted is read from the code without running it: the `CHECK_IDS` tuple of each family's
+`plugins/module_utils/soc2_<family>_family.py` (emitted by `library/soc2_<family>.py` and by the
+one-pass `library/soc2_verify.py`), and every `soc2_check("<ID>")` marker of the testinfra checks
+in `controls/test_*.py`.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import re
 import sys
 from collections.abc import Sequence
@@ -77,6 +85,75 @@ def load(catalog_path: Path | str) -> list[dict[str, Any]]:
         if not isinstance(entry, dict):
             raise CatalogError(f"{path}: checks[{index}] is not a mapping")
     return checks
+
+
+def _family_ids(path: Path) -> list[str]:
+    """The literal CHECK_IDS tuple of a family module_utils file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        target = None
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            target = node.target.id
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+            first = node.targets[0]
+            target = first.id if isinstance(first, ast.Name) else None
+        if target == "CHECK_IDS" and node.value is not None:
+            value = ast.literal_eval(node.value)
+            return [str(v) for v in value]
+    raise CatalogError(f"{path}: no literal CHECK_IDS tuple")
+
+
+def _marker_ids(path: Path) -> list[tuple[str, str]]:
+    """(check id, "controls/<file>::<test>") for every soc2_check("<ID>") marker in a file."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    out: list[tuple[str, str]] = []
+    rel = path.relative_to(REPO).as_posix() if path.is_relative_to(REPO) else path.name
+    for func in ast.walk(tree):
+        if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for deco in func.decorator_list:
+            for node in ast.walk(deco):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "soc2_check"
+                    and node.args
+                    and isinstance(node.args[0], ast.Constant)
+                ):
+                    out.append((str(node.args[0].value), f"{rel}::{func.name}"))
+    return out
+
+
+def emitted(repo: Path = REPO) -> dict[str, list[str]]:
+    """check id -> the places that emit it (module file, or controls/<file>::<test>)."""
+    found: dict[str, list[str]] = {}
+    for family in sorted((repo / "plugins" / "module_utils").glob("soc2_*_family.py")):
+        module = family.name.removesuffix("_family.py") + ".py"
+        for check_id in _family_ids(family):
+            found.setdefault(check_id, []).append(f"library/{module}")
+    for test_file in sorted((repo / "controls").glob("test_*.py")):
+        for check_id, where in _marker_ids(test_file):
+            found.setdefault(check_id, []).append(where)
+    return found
+
+
+def coverage(checks: Sequence[dict[str, Any]], repo: Path = REPO) -> list[str]:
+    """Problems between what the code emits and what the catalog lists."""
+    problems: list[str] = []
+    found = emitted(repo)
+    listed = {str(c.get("id")): c for c in checks}
+    for check_id in sorted(set(found) - set(listed)):
+        problems.append(f"{check_id} is emitted by {', '.join(found[check_id])} but not catalogued")
+    for check_id in sorted(set(listed) - set(found)):
+        problems.append(f"{check_id} is catalogued but nothing emits it")
+    for check_id in sorted(set(found) & set(listed)):
+        source = str(listed[check_id].get("source", ""))
+        if not any(source == w or source == w.split("::")[0] for w in found[check_id]):
+            problems.append(
+                f"{check_id}: catalog source {source!r} is not where it is emitted "
+                f"({', '.join(found[check_id])})"
+            )
+    return problems
 
 
 def _missing(value: Any) -> bool:
@@ -197,13 +274,18 @@ def _criterion_key(criterion: str) -> tuple[str, list[int], str]:
     return (match.group(1), numbers, criterion)
 
 
-def check(catalog_path: Path | str = CATALOG, doc_path: Path | str = DOC) -> list[str]:
-    """Problems with the catalog and its rendered page (empty when both are in order)."""
+def check(
+    catalog_path: Path | str = CATALOG, doc_path: Path | str = DOC, code: Path | None = REPO
+) -> list[str]:
+    """Problems with the catalog and its rendered page (empty when both are in order).
+
+    ``code`` is the checkout whose emitted checks must match the catalog; None skips that.
+    """
     try:
         checks = load(catalog_path)
     except CatalogError as exc:
         return [str(exc)]
-    problems = validate(checks)
+    problems = validate(checks) + (coverage(checks, code) if code is not None else [])
     if problems:
         return problems
     doc = Path(doc_path)

@@ -421,6 +421,11 @@ def healthy(lab: Lab, host: str, image: str) -> dict | None:
             return None
     if container_ip(info, lab.network) is None:
         return None
+    # podman's record can say "running" for a container whose processes are gone (the machine
+    # was restored or rebooted under it): only a container we can exec into is alive.
+    if run(["podman", "exec", lab.container(host), "true"], check=False).returncode != 0:
+        log(f"{host}: recorded as running but its processes are gone, recreating")
+        return None
     return info
 
 

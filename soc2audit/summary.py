@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import Counter, defaultdict
 from pathlib import Path
 
 import yaml
 
+from soc2audit.report import summary_table
+from soc2audit.results import EXIT_RUN_FAILED, exit_code, load_catalog
+
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / ".cache" / "drift" / "last_run.jsonl"
 INVENTORY = REPO / "inventory" / "lab" / "hosts.yml"
-ORDER = ("pass", "at_risk", "waived", "fail", "error", "not_run", "not_applicable")
+CATALOG = REPO / "controls" / "catalog.yml"
+
+
+def _shown(path: Path) -> Path:
+    return path.relative_to(REPO) if path.is_relative_to(REPO) else path
 
 
 def main() -> int:
@@ -36,26 +42,16 @@ def main() -> int:
         )
     if not RESULTS.exists():
         print("no drift results yet: run `make drift`")
-        return 1
+        return EXIT_RUN_FAILED
     rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
-    per_host: dict[str, Counter[str]] = defaultdict(Counter)
-    bad: dict[str, list[str]] = defaultdict(list)
-    for row in rows:
-        per_host[row["host"]][row["result"]] += 1
-        if row["result"] not in ("pass", "waived", "not_applicable"):
-            bad[row["host"]].append(f"{row['check_id']} {row['result']}: {row['message']}")
-    run_id = rows[0]["run_id"] if rows else "-"
-    print(f"\nLast drift run {run_id} ({RESULTS.relative_to(REPO)})")
-    print(f"  {'host':<11} " + " ".join(f"{r:>8}" for r in ORDER))
-    for host, counts in per_host.items():
-        print(f"  {host:<11} " + " ".join(f"{counts.get(r, 0):>8}" for r in ORDER))
-        for line in bad[host]:
-            print(f"      {line}")
-    not_passing = sum(len(v) for v in bad.values())
-    # at_risk is a warning (e.g. a certificate inside its renewal window), not a failure.
-    failing = sum(1 for r in rows if r["result"] in ("fail", "error", "not_run"))
-    print(f"\n{len(rows)} results, {not_passing} not passing, {failing} failing")
-    return 0 if failing == 0 else 1
+    if not rows:
+        print(f"{_shown(RESULTS)} is empty: the last drift run did not complete")
+        return EXIT_RUN_FAILED
+    print(f"\nLast drift run ({_shown(RESULTS)})")
+    print(summary_table(rows, load_catalog(CATALOG)), end="")
+    # 0 all pass/waived/not_applicable, 1 fail or at_risk, 2 error or not_run (results.exit_code);
+    # 3 when there is no result set at all.
+    return exit_code(rows)
 
 
 if __name__ == "__main__":

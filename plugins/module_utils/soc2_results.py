@@ -9,6 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+# Every result value of the schema, in the order reports list them. Verification modules emit
+# the first five; the control node adds not_run (host produced nothing) and waived (waivers.yml).
+RESULTS: tuple[str, ...] = (
+    "pass",
+    "fail",
+    "error",
+    "at_risk",
+    "not_applicable",
+    "not_run",
+    "waived",
+)
+
 # Aggregation precedence: error beats fail beats at_risk beats pass beats not_applicable.
 # error is never folded into fail or not_applicable.
 RESULT_PRECEDENCE: dict[str, int] = {

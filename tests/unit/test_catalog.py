@@ -127,7 +127,53 @@ def test_all_families_are_accepted_ids(tmp_path: Path) -> None:
     cat = write_catalog(tmp_path / "catalog.yml", checks)
     doc = tmp_path / "controls.md"
     doc.write_text(catalog.render(cat))
-    assert catalog.check(cat, doc) == []
+    assert catalog.check(cat, doc, code=None) == []
+
+
+def _fake_checkout(root: Path, family_ids: list[str], marker_ids: list[str]) -> Path:
+    (root / "plugins" / "module_utils").mkdir(parents=True)
+    (root / "controls").mkdir()
+    (root / "plugins" / "module_utils" / "soc2_pki_family.py").write_text(
+        f"CHECK_IDS: tuple[str, ...] = {tuple(family_ids)!r}\n"
+    )
+    tests = "import pytest\n\n" + "".join(
+        f"@pytest.mark.soc2_check({cid!r})\ndef test_{n}(host):\n    pass\n\n"
+        for n, cid in enumerate(marker_ids)
+    )
+    (root / "controls" / "test_pki.py").write_text(tests)
+    return root
+
+
+def test_emitted_reads_family_ids_and_markers(tmp_path: Path) -> None:
+    repo = _fake_checkout(tmp_path, ["PKI-01", "PKI-02"], ["PKI-07"])
+    assert catalog.emitted(repo) == {
+        "PKI-01": ["library/soc2_pki.py"],
+        "PKI-02": ["library/soc2_pki.py"],
+        "PKI-07": ["test_pki.py::test_0"],
+    }
+
+
+def test_coverage_finds_uncatalogued_unemitted_and_wrong_source(tmp_path: Path) -> None:
+    repo = _fake_checkout(tmp_path, ["PKI-01", "PKI-09"], ["PKI-07"])
+    template = real_checks()[0]
+    checks = []
+    for cid, source in (
+        ("PKI-01", "library/soc2_pki.py"),
+        ("PKI-02", "library/soc2_pki.py"),
+        ("PKI-07", "library/soc2_pki.py"),
+    ):
+        entry = copy.deepcopy(template)
+        entry["id"], entry["source"] = cid, source
+        checks.append(entry)
+    problems = catalog.coverage(checks, repo)
+    assert any(p.startswith("PKI-09 is emitted") for p in problems)
+    assert any(p.startswith("PKI-02 is catalogued but nothing emits it") for p in problems)
+    assert any(p.startswith("PKI-07: catalog source") for p in problems)
+    assert not any(p.startswith("PKI-01") for p in problems)
+
+
+def test_real_catalog_matches_the_code() -> None:
+    assert catalog.coverage(real_checks()) == []
 
 
 def test_stale_doc_fails(good: tuple[Path, Path]) -> None:

@@ -1,0 +1,172 @@
+#!/usr/bin/python
+# Copyright: soc2-audit-metrics contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible module soc2audit_textfile: write a node_exporter textfile atomically."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: soc2audit_textfile
+short_description: Write a drift run's metrics into node_exporter's textfile directory atomically
+description:
+  - Writes O(content) to O(path) through a temporary file in the same directory and a rename,
+    so node_exporter's textfile collector never reads a half-written file.
+  - The file is rewritten on every run (its timestamps are the evidence that the check ran), but
+    C(changed) compares meaning, not bytes - V(true) only when a series named in
+    O(compare_metrics) appeared, disappeared or changed value, that is when a control's state
+    changed. Timestamps, durations and observations such as the clock error bound move on every
+    run and do not count.
+  - In check mode nothing is written; C(changed) says whether the control state would change.
+version_added: "0.1.0"
+author:
+  - soc2-audit-metrics contributors
+options:
+  path:
+    description: The metrics file, for example C(/var/lib/prometheus/node-exporter/soc2audit.prom).
+    type: path
+    required: true
+  content:
+    description: Prometheus text exposition format (0.0.4), without timestamps.
+    type: str
+    required: true
+  mode:
+    description: File mode; node_exporter must be able to read it.
+    type: str
+    default: "0644"
+  create_dir:
+    description: Create the directory (mode 0755) when it does not exist.
+    type: bool
+    default: true
+  compare_metrics:
+    description: Metric names whose series decide C(changed).
+    type: list
+    elements: str
+    default:
+      - soc2audit_check_result
+      - soc2audit_check_info
+      - soc2audit_check_criterion_info
+      - soc2audit_build_info
+"""
+
+EXAMPLES = r"""
+- name: Publish this host's drift metrics
+  soc2audit_textfile:
+    path: /var/lib/prometheus/node-exporter/soc2audit.prom
+    content: "{{ metrics_text }}"
+"""
+
+RETURN = r"""
+path:
+  description: The file written.
+  type: str
+  returned: always
+series:
+  description: Number of samples in the new content.
+  type: int
+  returned: always
+diff:
+  description: Series of O(compare_metrics) before and after, when run with --diff.
+  type: dict
+  returned: when diff mode is on
+"""
+
+import os
+import re
+import tempfile
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule
+
+_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)\s*$")
+
+
+def samples(text: str, names: set[str]) -> dict[str, str]:
+    """``name{labels}`` -> value for the samples of the given metric names."""
+    out: dict[str, str] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = _SAMPLE.match(line)
+        if match and match.group(1) in names:
+            out[match.group(1) + (match.group(2) or "")] = match.group(3)
+    return out
+
+
+def count_samples(text: str) -> int:
+    return sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "required": True},
+            "content": {"type": "str", "required": True},
+            "mode": {"type": "str", "default": "0644"},
+            "create_dir": {"type": "bool", "default": True},
+            "compare_metrics": {
+                "type": "list",
+                "elements": "str",
+                "default": [
+                    "soc2audit_check_result",
+                    "soc2audit_check_info",
+                    "soc2audit_check_criterion_info",
+                    "soc2audit_build_info",
+                ],
+            },
+        },
+        supports_check_mode=True,
+    )
+    p = module.params
+    path, content = p["path"], p["content"]
+    if not content.endswith("\n"):
+        content += "\n"
+    try:
+        mode = int(p["mode"], 8)
+    except ValueError:
+        module.fail_json(msg=f"mode {p['mode']!r} is not an octal file mode", changed=False)
+    for lineno, line in enumerate(content.splitlines(), 1):
+        if line and not line.startswith("#") and not _SAMPLE.match(line):
+            module.fail_json(msg=f"content line {lineno} is not a sample: {line[:120]!r}")
+    directory = os.path.dirname(path)
+    names = set(p["compare_metrics"])
+    try:
+        with open(path, encoding="utf-8") as handle:
+            before = samples(handle.read(), names)
+    except FileNotFoundError:
+        before = None
+    except OSError as exc:
+        module.fail_json(msg=f"cannot read {path}: {exc}", changed=False)
+    after = samples(content, names)
+    changed = before != after
+    result: dict[str, Any] = {"changed": changed, "path": path, "series": count_samples(content)}
+    if module._diff:
+        result["diff"] = {
+            "before": "".join(f"{k} {v}\n" for k, v in sorted((before or {}).items())),
+            "after": "".join(f"{k} {v}\n" for k, v in sorted(after.items())),
+            "before_header": path,
+            "after_header": path,
+        }
+    if module.check_mode:
+        module.exit_json(**result)
+    if not os.path.isdir(directory):
+        if not p["create_dir"]:
+            module.fail_json(msg=f"{directory} does not exist (create_dir is false)")
+        os.makedirs(directory, mode=0o755, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".soc2audit-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        module.fail_json(msg=f"cannot write {path}: {exc}", changed=False)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,144 @@
+# Copyright: soc2-audit-metrics contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin soc2audit_results: merge a drift run on the control node (docs in library/)."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+_REPO = Path(__file__).resolve().parents[2]
+if str(_REPO) not in sys.path:
+    sys.path.insert(0, str(_REPO))
+
+from soc2audit.pipeline import process_run  # noqa: E402
+from soc2audit.results import PolicyError, load_catalog  # noqa: E402
+
+_DISPLAY = Display()
+_REQUIRED = ("catalog", "evidence_dir", "output_dir", "started", "hosts")
+_OPTIONAL = ("waivers", "grace_seconds", "testinfra_results", "testinfra_error")
+
+
+def _testinfra_rows(
+    path: str | None, error: str, catalog_path: str, hosts: list[str], host_groups: dict
+) -> list[dict[str, Any]]:
+    """The testinfra plugin's rows, or error rows for its checks when it produced none."""
+    if not path:
+        return []
+    rows: list[dict[str, Any]] = []
+    problem = error or None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            rows = [json.loads(line) for line in handle if line.strip()]
+    except FileNotFoundError:
+        problem = problem or f"the testinfra run wrote no results ({path})"
+    except (OSError, ValueError) as exc:
+        problem = f"cannot read the testinfra results {path}: {exc}"
+        rows = []
+    if rows or not problem:
+        return rows
+    catalog = load_catalog(catalog_path)
+    out = []
+    for host in hosts:
+        for check in catalog.applicable(host_groups.get(host, [])):
+            if not check.source.startswith("controls/"):
+                continue
+            out.append(
+                {
+                    "host": host,
+                    "check_id": check.id,
+                    "result": "error",
+                    "observed": None,
+                    "expected": None,
+                    "message": f"testinfra checks did not run: {problem}",
+                }
+            )
+    return out
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        result = super().run(tmp, task_vars)
+        task_vars = task_vars or {}
+        args = dict(self._task.args)
+        missing = [name for name in _REQUIRED if args.get(name) in (None, "")]
+        unknown = sorted(set(args) - set(_REQUIRED) - set(_OPTIONAL))
+        if missing or unknown:
+            raise AnsibleActionFail(f"soc2audit_results: missing {missing}, unknown {unknown}")
+        try:
+            grace = int(args.get("grace_seconds") or 0)
+        except (TypeError, ValueError) as exc:
+            raise AnsibleActionFail(f"grace_seconds must be an integer: {exc}") from exc
+        if grace < 0:
+            raise AnsibleActionFail("grace_seconds must not be negative")
+
+        hostvars = task_vars.get("hostvars", {})
+        hosts = [str(h) for h in args["hosts"]]
+        host_groups: dict[str, list[str]] = {}
+        host_checks: dict[str, list[dict[str, Any]] | None] = {}
+        host_errors: dict[str, str] = {}
+        host_observations: dict[str, list[dict[str, Any]]] = {}
+        for host in hosts:
+            hv = hostvars.get(host, {}) if host in hostvars else {}
+            host_groups[host] = [g for g in hv.get("group_names", []) if g != "ungrouped"]
+            checks = hv.get("soc2audit_checks")
+            host_checks[host] = list(checks) if checks else None
+            errors = hv.get("soc2audit_errors") or []
+            if not checks and not errors:
+                errors = ["host unreachable or the drift play did not run on it"]
+            host_errors[host] = "; ".join(str(e) for e in errors)
+            host_observations[host] = list(hv.get("soc2audit_observations") or [])
+
+        testinfra = _testinfra_rows(
+            args.get("testinfra_results"),
+            str(args.get("testinfra_error") or "").strip(),
+            args["catalog"],
+            [h for h in hosts if host_checks[h] is not None],
+            host_groups,
+        )
+        out_dir = Path(args["output_dir"])
+        try:
+            outcome = process_run(
+                catalog_path=Path(args["catalog"]),
+                waivers_path=Path(args["waivers"]) if args.get("waivers") else None,
+                state_path=out_dir / "state.json",
+                evidence_dir=Path(args["evidence_dir"]),
+                out_dir=out_dir,
+                hosts=hosts,
+                host_groups=host_groups,
+                host_checks=host_checks,
+                host_errors=host_errors,
+                host_observations=host_observations,
+                testinfra_rows=testinfra,
+                started=str(args["started"]),
+                finished=datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds"),
+                grace_seconds=grace,
+            )
+        except PolicyError as exc:
+            raise AnsibleActionFail(f"policy error, nothing was written: {exc}") from exc
+        except ValueError as exc:
+            raise AnsibleActionFail(str(exc)) from exc
+        result.update(
+            changed=False,
+            run_id=outcome.run_id,
+            counts=outcome.counts,
+            exit_code=outcome.exit_code,
+            summary=outcome.summary,
+            textfiles=outcome.textfiles,
+            paths={k: str(v) for k, v in outcome.paths.items()},
+            policy_sha256=outcome.policy_sha256,
+            warnings=list(outcome.warnings),
+        )
+        for warning in outcome.warnings:
+            _DISPLAY.warning(f"soc2audit_results: {warning}")
+        return result

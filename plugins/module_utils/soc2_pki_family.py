@@ -1,0 +1,103 @@
+"""The PKI family's verification (PKI-01 .. PKI-06), shared by the soc2_pki module and the
+one-pass soc2_verify module that runs every family in one round trip."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ansible.module_utils.soc2_x509 import (
+    KEY_TYPES,
+    assess_certificates,
+    normalise_fingerprint,
+    normalise_request,
+    render_diff,
+)
+
+CERTIFICATE_SPEC: dict[str, dict[str, Any]] = {
+    "name": {"type": "str", "required": True},
+    "cert_path": {"type": "path", "required": True},
+    "key_path": {"type": "path", "required": True},
+    "common_name": {"type": "str"},
+    "sans": {"type": "list", "elements": "str", "required": True},
+    "key_usage": {"type": "list", "elements": "str"},
+    "extended_key_usage": {"type": "list", "elements": "str"},
+    "owner": {"type": "str"},
+    "group": {"type": "str"},
+    "mode": {"type": "raw"},
+    "key_type": {"type": "str", "choices": list(KEY_TYPES)},
+}
+
+ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "certificates": {
+        "type": "list",
+        "elements": "dict",
+        "required": True,
+        "options": CERTIFICATE_SPEC,
+    },
+    "ca_chain_path": {"type": "path", "required": True},
+    "ca_root_fingerprints": {"type": "list", "elements": "str", "default": []},
+    "renewal_days": {"type": "int", "default": 30},
+    "force_reissue": {"type": "bool", "default": False},
+    "now": {"type": "int"},
+}
+
+
+def validate(params: dict[str, Any]) -> list[str]:
+    """Return parameter problems (empty when the request is usable)."""
+    problems = []
+    seen: set[str] = set()
+    for request in params["certificates"]:
+        name = request.get("name")
+        if name in seen:
+            problems.append(f"duplicate certificate name {name!r}")
+        seen.add(name)
+        try:
+            normalise_request(request)
+        except ValueError as exc:
+            problems.append(str(exc))
+    for fingerprint in params["ca_root_fingerprints"]:
+        try:
+            normalise_fingerprint(fingerprint)
+        except ValueError as exc:
+            problems.append(f"ca_root_fingerprints: {exc}")
+    if params["renewal_days"] < 0:
+        problems.append("renewal_days must not be negative")
+    return problems
+
+
+FAMILY = "PKI"
+CHECK_IDS: tuple[str, ...] = ("PKI-01", "PKI-02", "PKI-03", "PKI-04", "PKI-05", "PKI-06")
+
+
+def verify(module: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """Read the certificates and keys; the module result minus ``changed``.
+
+    ``observations`` carries numeric facts for the metrics file (certificate expiry).
+    """
+    report = assess_certificates(
+        params["certificates"],
+        ca_chain_path=params["ca_chain_path"],
+        now=params["now"],
+        renewal_days=params["renewal_days"],
+        root_fingerprints=params["ca_root_fingerprints"],
+        force_reissue=params["force_reissue"],
+    )
+    observations = [
+        {
+            "metric": "soc2audit_certificate_expiry_timestamp_seconds",
+            "help": "notAfter of the installed certificate (Unix time)",
+            "labels": {"name": cert["name"], "path": cert["cert_path"]},
+            "value": cert["not_after"],
+        }
+        for cert in report["certificates"]
+        if cert.get("not_after") is not None
+    ]
+    result: dict[str, Any] = {
+        "checks": report["checks"],
+        "certificates": report["certificates"],
+        "reissue": report["reissue"],
+        "observations": observations,
+    }
+    if getattr(module, "_diff", False):
+        result["diff"] = render_diff(report["certificates"])
+    return result

@@ -1,0 +1,66 @@
+"""Small file-system helpers shared by the results pipeline (atomic replace, UTC timestamps)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from pathlib import Path
+
+
+def atomic_write(path: Path | str, data: bytes | str, mode: int = 0o640) -> Path:
+    """Replace ``path`` with ``data``: temp file in the same directory, fsync, then os.replace.
+
+    Readers see either the old file or the new one, never a partial write. The temporary name
+    starts with a dot and ends in ``.tmp`` so globs such as ``*.prom`` or ``*.jsonl`` skip it.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fchmod(handle.fileno(), mode)
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(target.parent)
+    return target
+
+
+def fsync_dir(directory: Path | str) -> None:
+    """Make a rename or a new directory entry durable (best effort where unsupported)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def parse_utc(value: str | dt.datetime) -> dt.datetime:
+    """An aware UTC datetime from an ISO 8601 string (``Z`` accepted; naive means UTC)."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    else:
+        try:
+            moment = dt.datetime.fromisoformat(str(value).strip())
+        except ValueError:
+            raise ValueError(f"not an ISO 8601 timestamp: {value!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+def iso_utc(moment: dt.datetime) -> str:
+    """``2026-01-15T12:00:00Z`` style text (microseconds kept when present)."""
+    text = moment.astimezone(dt.UTC).isoformat()
+    return text.removesuffix("+00:00") + "Z"

@@ -1,0 +1,160 @@
+"""The control-node results pipeline of one drift run, as one call.
+
+``process_run`` reads the policy (catalog + waivers) and the drift state, merges what the hosts
+reported, renders each reporting host's textfile, and writes the run's outputs:
+
+* the evidence trail: ``<evidence_dir>/results-YYYY-MM-DD.jsonl`` (appended);
+* ``<out_dir>/last_run.jsonl`` (the full result set, replaced atomically);
+* ``<out_dir>/junit.xml`` and ``<out_dir>/summary.txt``;
+* the drift state file (last, so a run that failed half-way is judged again from the old state).
+
+Everything that can reject the run (an invalid catalog or waivers file: CatalogError /
+PolicyError; a corrupt state file: StateError; a check the catalog lacks: ValueError) is raised
+before anything is written. The textfiles are returned, not written: the caller installs them on
+the hosts (``<textfile dir>/soc2audit.prom``, atomically).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import soc2audit
+from soc2audit.evidence import append_evidence
+from soc2audit.fsutil import atomic_write
+from soc2audit.openmetrics import RunInfo, render_host
+from soc2audit.report import junit_xml, summary_table
+from soc2audit.results import (
+    counts,
+    exit_code,
+    load_catalog,
+    load_state,
+    merge_run,
+    parse_waivers,
+    policy_sha256,
+    read_waivers_bytes,
+    save_state,
+)
+
+LAST_RUN = "last_run.jsonl"
+JUNIT = "junit.xml"
+SUMMARY = "summary.txt"
+
+
+@dataclass
+class RunOutcome:
+    """What one processed drift run produced."""
+
+    run_id: str
+    rows: list[dict[str, Any]]
+    counts: dict[str, int]
+    exit_code: int
+    summary: str
+    textfiles: dict[str, str]
+    paths: dict[str, Path]
+    policy_sha256: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+def process_run(
+    *,
+    catalog_path: Path | str,
+    waivers_path: Path | str | None,
+    state_path: Path | str,
+    evidence_dir: Path | str,
+    out_dir: Path | str,
+    hosts: Sequence[str],
+    host_groups: Mapping[str, Sequence[str]],
+    host_checks: Mapping[str, Sequence[Mapping[str, Any]] | None],
+    host_errors: Mapping[str, str] | None = None,
+    host_observations: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    testinfra_rows: Sequence[Mapping[str, Any]] = (),
+    started: str,
+    finished: str,
+    grace_seconds: int = 0,
+    suite_version: str = soc2audit.__version__,
+    run_id: str | None = None,
+    now: dt.datetime | None = None,
+) -> RunOutcome:
+    """Merge, render and record one drift run (see the module docstring for what is written).
+
+    ``textfiles`` holds the metrics text only for hosts whose verifier reported (a silent host
+    keeps its previous file, whose age shows in node_textfile_mtime_seconds). ``warnings`` lists
+    observations that were skipped.
+    """
+    catalog = load_catalog(catalog_path)
+    waivers_raw = read_waivers_bytes(waivers_path)
+    waivers = parse_waivers(waivers_raw, catalog, str(waivers_path))
+    state = load_state(state_path)
+    sha = policy_sha256(catalog.raw, waivers_raw)
+    the_run_id = run_id or str(uuid.uuid4())
+
+    rows, new_state = merge_run(
+        catalog=catalog,
+        hosts=hosts,
+        host_groups=host_groups,
+        host_checks=host_checks,
+        host_errors=host_errors,
+        testinfra_rows=testinfra_rows,
+        waivers=waivers,
+        state=state,
+        grace_seconds=grace_seconds,
+        run_id=the_run_id,
+        started=started,
+        finished=finished,
+        suite_version=suite_version,
+        policy_sha256=sha,
+        now=now,
+    )
+
+    info = RunInfo(
+        started=started,
+        finished=finished,
+        suite_version=suite_version,
+        policy_sha256=sha,
+        state=new_state,
+    )
+    observations = host_observations or {}
+    textfiles: dict[str, str] = {}
+    warnings: list[str] = []
+    for host in hosts:
+        if host_checks.get(host) is None:
+            continue
+        rendered = render_host(
+            host,
+            [row for row in rows if row["host"] == host],
+            catalog,
+            observations.get(host) or [],
+            info,
+        )
+        textfiles[host] = rendered.text
+        warnings.extend(rendered.warnings)
+
+    summary = summary_table(rows, catalog)
+    out = Path(out_dir)
+    paths = {
+        "evidence": append_evidence(evidence_dir, rows, started),
+        "last_run": atomic_write(
+            out / LAST_RUN,
+            "".join(json.dumps(row, sort_keys=True, default=str) + "\n" for row in rows),
+        ),
+        "junit": atomic_write(out / JUNIT, junit_xml(rows, catalog)),
+        "summary": atomic_write(out / SUMMARY, summary),
+        "state": save_state(state_path, new_state),
+    }
+    return RunOutcome(
+        run_id=the_run_id,
+        rows=rows,
+        counts=counts(rows),
+        exit_code=exit_code(rows),
+        summary=summary,
+        textfiles=textfiles,
+        paths=paths,
+        policy_sha256=sha,
+        warnings=warnings,
+    )
