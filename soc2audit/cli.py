@@ -217,8 +217,6 @@ def drift(args: argparse.Namespace) -> int:
         "timeout": args.timeout,
         "suppress_env_files": True,
     }
-    if (bindir / "ansible-playbook").exists():
-        kwargs["binary"] = str(bindir / "ansible-playbook")
     if args.inventory:
         kwargs["inventory"] = [str(Path(i).resolve()) for i in args.inventory]
     if args.limit:

@@ -91,13 +91,16 @@ class ActionModule(ActionBase):
         for host in hosts:
             hv = hostvars.get(host, {}) if host in hostvars else {}
             host_groups[host] = [g for g in hv.get("group_names", []) if g != "ungrouped"]
-            checks = hv.get("soc2audit_checks")
+            verified = hv.get("soc2audit_verify") or {}
+            checks = verified.get("checks")
             host_checks[host] = list(checks) if checks else None
-            errors = hv.get("soc2audit_errors") or []
+            errors = list(hv.get("soc2audit_errors") or [])
+            if not checks and verified.get("msg"):
+                errors.append(str(verified["msg"]).strip())
             if not checks and not errors:
                 errors = ["host unreachable or the drift play did not run on it"]
             host_errors[host] = "; ".join(str(e) for e in errors)
-            host_observations[host] = list(hv.get("soc2audit_observations") or [])
+            host_observations[host] = list(verified.get("observations") or [])
 
         testinfra = _testinfra_rows(
             args.get("testinfra_results"),

@@ -174,9 +174,28 @@ def pki_verify_spec(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: req[k] for k in VERIFY_KEYS if k in req} for req in requests]
 
 
+def pem_fingerprint(pem: str) -> str:
+    """SHA-256 fingerprint (aa:bb:...) of the first certificate in a PEM text.
+
+    Computed on the control node in-process: the drift check pins the root this way without a
+    module run (x509_certificate_info costs about half a second per run).
+    """
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    try:
+        cert = x509.load_pem_x509_certificate(str(pem).encode())
+    except ValueError as exc:
+        raise AnsibleFilterError(
+            f"soc2audit_pem_fingerprint: not a PEM certificate: {exc}"
+        ) from exc
+    return ":".join(f"{b:02x}" for b in cert.fingerprint(hashes.SHA256()))
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
+            "soc2audit_pem_fingerprint": pem_fingerprint,
             "soc2audit_pki_requests": pki_requests,
             "soc2audit_normalise_san": normalise_san,
             "soc2audit_pki_verify_spec": pki_verify_spec,

@@ -369,4 +369,16 @@ def test_filter_module_exposes_the_filters() -> None:
         "soc2audit_pki_requests": pki.pki_requests,
         "soc2audit_normalise_san": pki.normalise_san,
         "soc2audit_pki_verify_spec": pki.pki_verify_spec,
+        "soc2audit_pem_fingerprint": pki.pem_fingerprint,
     }
+
+
+def test_pem_fingerprint_matches_cryptography_and_rejects_junk(lab: Any) -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    pem = lab.root.cert.public_bytes(Encoding.PEM).decode()
+    fp = pki.pem_fingerprint(pem)
+    assert fp.replace(":", "") == lab.root.fingerprint
+    assert len(fp.split(":")) == 32
+    with pytest.raises(AnsibleFilterError, match="not a PEM certificate"):
+        pki.pem_fingerprint("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
