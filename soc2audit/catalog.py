@@ -88,7 +88,8 @@ def load(catalog_path: Path | str) -> list[dict[str, Any]]:
 
 
 def _family_ids(path: Path) -> list[str]:
-    """The literal CHECK_IDS tuple of a family module_utils file."""
+    """The literal CHECK_IDS tuple of a family module_utils file, or of the module_utils file
+    it imports CHECK_IDS from (``from ansible.module_utils.soc2_x509 import CHECK_IDS``)."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     for node in ast.walk(tree):
         target = None
@@ -100,6 +101,15 @@ def _family_ids(path: Path) -> list[str]:
         if target == "CHECK_IDS" and node.value is not None:
             value = ast.literal_eval(node.value)
             return [str(v) for v in value]
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.ImportFrom)
+            and (node.module or "").startswith("ansible.module_utils.")
+            and any(alias.name == "CHECK_IDS" and alias.asname is None for alias in node.names)
+        ):
+            source = path.parent / (node.module.rsplit(".", 1)[1] + ".py")
+            if source.is_file() and source != path:
+                return _family_ids(source)
     raise CatalogError(f"{path}: no literal CHECK_IDS tuple")
 
 

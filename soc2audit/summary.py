@@ -1,4 +1,9 @@
-"""Print where the lab's parts are and what the last drift run verified, per host."""
+"""Print where the lab's parts are and what the last drift run verified, per host.
+
+    python -m soc2audit.summary             lab layout, then the last drift run's table
+    python -m soc2audit.summary --lab-only  lab layout only (`make lab` prints it before its
+                                            drift run, which prints the table itself)
+"""
 
 from __future__ import annotations
 
@@ -21,7 +26,8 @@ def _shown(path: Path) -> Path:
     return path.relative_to(REPO) if path.is_relative_to(REPO) else path
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    lab_only = "--lab-only" in (sys.argv[1:] if argv is None else argv)
     if INVENTORY.exists():
         inv = yaml.safe_load(INVENTORY.read_text())
         lab_vars = inv["all"]["vars"]
@@ -40,6 +46,8 @@ def main() -> int:
             "  certificates  /etc/ssl/soc2audit/{host.crt,host-fullchain.crt,ca-chain.pem},"
             " keys in /etc/ssl/soc2audit/private/"
         )
+    if lab_only:
+        return 0
     if not RESULTS.exists():
         print("no drift results yet: run `make drift`")
         return EXIT_RUN_FAILED

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ansible.module_utils.soc2_x509 import (
+    CHECK_IDS,
     KEY_TYPES,
     assess_certificates,
     normalise_fingerprint,
@@ -65,8 +66,10 @@ def validate(params: dict[str, Any]) -> list[str]:
     return problems
 
 
+# The family interface soc2_verify and the catalog check rely on.
+__all__ = ["ARGUMENT_SPEC", "CHECK_IDS", "FAMILY", "validate", "verify"]
+
 FAMILY = "PKI"
-CHECK_IDS: tuple[str, ...] = ("PKI-01", "PKI-02", "PKI-03", "PKI-04", "PKI-05", "PKI-06")
 
 
 def verify(module: Any, params: dict[str, Any]) -> dict[str, Any]:

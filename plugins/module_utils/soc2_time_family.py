@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ansible.module_utils.soc2_chrony import (
+    CHECK_IDS,
     DEFAULT_CONFLICTING_SERVICES,
     PMC_COMMANDS,
     PTP_ROLES,
@@ -188,16 +189,10 @@ def read_ptp(module: Any, ptp: dict[str, Any]) -> dict[str, Any]:
     return facts
 
 
+# The family interface soc2_verify and the catalog check rely on.
+__all__ = ["ARGUMENT_SPEC", "CHECK_IDS", "FAMILY", "validate", "verify"]
+
 FAMILY = "TIME"
-CHECK_IDS: tuple[str, ...] = (
-    "TIME-01",
-    "TIME-02",
-    "TIME-03",
-    "TIME-04",
-    "TIME-05",
-    "TIME-06",
-    "TIME-07",
-)
 
 
 def verify(module: Any, params: dict[str, Any]) -> dict[str, Any]:

@@ -153,6 +153,22 @@ def test_emitted_reads_family_ids_and_markers(tmp_path: Path) -> None:
     }
 
 
+def test_emitted_follows_a_check_ids_import(tmp_path: Path) -> None:
+    repo = _fake_checkout(tmp_path, [], [])
+    utils = repo / "plugins" / "module_utils"
+    (utils / "soc2_x509.py").write_text('CHECK_IDS = ("PKI-01", "PKI-02")\n')
+    (utils / "soc2_pki_family.py").write_text(
+        "from ansible.module_utils.soc2_x509 import CHECK_IDS\n\n__all__ = ['CHECK_IDS']\n"
+    )
+    assert catalog.emitted(repo) == {
+        "PKI-01": ["library/soc2_pki.py"],
+        "PKI-02": ["library/soc2_pki.py"],
+    }
+    (utils / "soc2_pki_family.py").write_text("FAMILY = 'PKI'\n")
+    with pytest.raises(catalog.CatalogError, match="no literal CHECK_IDS"):
+        catalog.emitted(repo)
+
+
 def test_coverage_finds_uncatalogued_unemitted_and_wrong_source(tmp_path: Path) -> None:
     repo = _fake_checkout(tmp_path, ["PKI-01", "PKI-09"], ["PKI-07"])
     template = real_checks()[0]
