@@ -12,12 +12,16 @@ short_description: Merge one drift run on the control node and write its outputs
 description:
   - An action that runs on the control node only (C(plugins/action/soc2audit_results.py)); it
     calls C(soc2audit.pipeline.process_run), the same code the C(soc2audit) CLI reports from.
-  - Reads, for every host in O(hosts), the facts the drift play set (C(soc2audit_checks),
-    C(soc2audit_errors), C(soc2audit_observations), C(group_names)) and the testinfra results,
-    and builds the full result set of the run - one result per host and applicable catalog
-    check. A host that produced nothing is C(not_run) for every check that applies to it, with
-    the reason; an unexpired waiver turns C(fail) into C(waived), an expired one is C(fail);
-    a C(fail) younger than O(grace_seconds) is C(at_risk).
+  - Reads, for every host in O(hosts), what the drift play left in its host variables (the
+    registered C(soc2audit_verify) result with its C(checks) and C(observations), the
+    C(soc2audit_errors) recorded when a family's parameters failed, C(group_names)) and the
+    testinfra results, and builds the full result set of the run - one result per host and
+    applicable catalog check. A host that produced nothing is C(not_run) for every check that
+    applies to it, with the reason; a family whose parameters failed on a host that otherwise
+    reported gives C(error) for its checks, with the reason. An unexpired waiver turns C(fail)
+    and C(at_risk) into C(waived); an expired one leaves the result and says it expired; a
+    C(fail) younger than O(grace_seconds) is C(at_risk). C(error) and C(not_run) are never
+    waived.
   - Writes the evidence (JSON lines appended to C(<evidence_dir>/results-YYYY-MM-DD.jsonl)),
     C(last_run.jsonl), C(junit.xml), C(summary.txt) and the drift state under O(output_dir),
     and returns each reporting host's metrics text for the textfile collector.
@@ -98,6 +102,15 @@ textfiles:
 paths:
   description: Files written.
   type: dict
+  returned: success
+policy_sha256:
+  description: SHA-256 over the catalog and the waivers file, as in every result row.
+  type: str
+  returned: success
+warnings:
+  description: Observations that were skipped (bad metric name or value), with why.
+  type: list
+  elements: str
   returned: success
 """
 

@@ -62,8 +62,9 @@ or when a catalog entry is incomplete.
   A host in those groups that produces no result gets `not_run` for the check, never `pass`.
 - **Source** is the module or test that produces the result.
 - Each drift run reports one result per host and check: `pass`, `fail`, `error`,
-  `at_risk`, `not_applicable` or `not_run`. `waived` is part of the result schema, but waivers
-  (`controls/waivers.yml`) are planned and not applied yet.
+  `at_risk`, `not_applicable`, `not_run` or `waived`. `waived` replaces `fail` or `at_risk` when
+  an unexpired waiver in `controls/waivers.yml` covers the check on the host; `error` and
+  `not_run` are never waived. See [drift.md](drift.md).
 """
 
 

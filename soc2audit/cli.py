@@ -29,8 +29,8 @@ Run one drift check: every control family's verifier once per host (one module r
 the testinfra checks in controls/ alongside, then merge the results on this control node
 (not_run for silent hosts, waivers, at_risk), append them to the evidence trail, write
 last_run.jsonl, junit.xml and summary.txt, and publish each host's soc2audit.prom into
-node_exporter's textfile directory. Hosts are only read (safe with --check, which also
-leaves the metrics files alone).
+node_exporter's textfile directory. Hosts are only read; with --check the metrics files on
+the hosts are left alone too (the control node still records the run's evidence and state).
 """
 
 EPILOG = """\
@@ -38,8 +38,9 @@ exit status:
   0   every result is pass, waived or not_applicable
   1   at least one control fails (fail, at_risk, or a failure whose waiver expired)
   2   no failure, but some checks could not be evaluated (error, not_run)
-  3   the run did not complete (ansible-runner or the playbook failed before the merge,
-      or a host's metrics could not be written)
+  3   the run did not complete: ansible-runner or the playbook failed before the merge
+      (bad waivers file, missing catalog, ...), or every control passed but a host's
+      metrics file could not be written
   64  bad command line
 
 examples:
@@ -102,7 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-testinfra", action="store_true", help="skip the outside-in checks in controls/"
     )
     drift.add_argument(
-        "--check", action="store_true", help="ansible check mode: also leave the metrics alone"
+        "--check",
+        action="store_true",
+        help="ansible check mode: leave the hosts' metrics files alone too",
     )
     drift.add_argument("--forks", type=int, metavar="N", help="parallel hosts (ansible.cfg: 50)")
     drift.add_argument(

@@ -156,7 +156,8 @@ def summary_table(rows: Sequence[Mapping[str, Any]], catalog: Catalog) -> str:
     parts = ", ".join(f"{n} {r}" for r, n in tally.items() if n)
     lines += [
         "",
-        f"Total: {len(rows)} results on {len(_hosts_in_order(rows))} hosts"
+        f"Total: {len(rows)} results on {len(_hosts_in_order(rows))} "
+        f"host{'' if len(_hosts_in_order(rows)) == 1 else 's'}"
         f"{': ' + parts if parts else ''}; {len(not_passing)} not passing;"
         f" exit status {exit_code(rows)}",
     ]

@@ -1,8 +1,8 @@
 """Print where the lab's parts are and what the last drift run verified, per host.
 
-    python -m soc2audit.summary             lab layout, then the last drift run's table
-    python -m soc2audit.summary --lab-only  lab layout only (`make lab` prints it before its
-                                            drift run, which prints the table itself)
+python -m soc2audit.summary             lab layout, then the last drift run's table
+python -m soc2audit.summary --lab-only  lab layout only (`make lab` prints it before its
+                                        drift run, which prints the table itself)
 """
 
 from __future__ import annotations

@@ -63,6 +63,34 @@ def _testinfra_rows(
     return out
 
 
+def _family_errors(
+    errors: list[Any], checks: list[dict[str, Any]], catalog: Any, groups: list[str]
+) -> list[dict[str, Any]]:
+    """Error results for the module checks of each family named in an error ("PKI: why")."""
+    reported = {c.get("check_id") for c in checks}
+    out: list[dict[str, Any]] = []
+    for error in errors:
+        family, _, why = str(error).partition(": ")
+        if not why:
+            continue
+        for check in catalog.applicable(groups):
+            if check.family != family or check.id in reported:
+                continue
+            if check.source.startswith("controls/"):
+                continue
+            out.append(
+                {
+                    "check_id": check.id,
+                    "result": "error",
+                    "observed": None,
+                    "expected": None,
+                    "message": f"{family} verifier not run: its parameters failed: {why}",
+                }
+            )
+            reported.add(check.id)
+    return out
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
@@ -82,6 +110,10 @@ class ActionModule(ActionBase):
         if grace < 0:
             raise AnsibleActionFail("grace_seconds must not be negative")
 
+        try:
+            catalog = load_catalog(args["catalog"])
+        except ValueError as exc:
+            raise AnsibleActionFail(f"catalog: {exc}") from exc
         hostvars = task_vars.get("hostvars", {})
         hosts = [str(h) for h in args["hosts"]]
         host_groups: dict[str, list[str]] = {}
@@ -93,8 +125,14 @@ class ActionModule(ActionBase):
             host_groups[host] = [g for g in hv.get("group_names", []) if g != "ungrouped"]
             verified = hv.get("soc2audit_verify") or {}
             checks = verified.get("checks")
-            host_checks[host] = list(checks) if checks else None
             errors = list(hv.get("soc2audit_errors") or [])
+            if checks:
+                # A family whose parameters could not be worked out ("PKI: why") did not run on
+                # a host that otherwise reported: its checks are errors that say why.
+                checks = list(checks) + _family_errors(
+                    errors, checks, catalog, [g for g in hv.get("group_names", [])]
+                )
+            host_checks[host] = list(checks) if checks else None
             if not checks and verified.get("msg"):
                 errors.append(str(verified["msg"]).strip())
             if not checks and not errors:
@@ -124,7 +162,7 @@ class ActionModule(ActionBase):
                 host_observations=host_observations,
                 testinfra_rows=testinfra,
                 started=str(args["started"]),
-                finished=datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds"),
+                finished=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 grace_seconds=grace,
             )
         except PolicyError as exc:

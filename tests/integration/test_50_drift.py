@@ -108,12 +108,11 @@ def lab_ready(converged: dict, lab_hosts: list[str]) -> list[str]:
     return lab_hosts
 
 
-def reconverge(lab_hosts: list[str]) -> None:
-    ansible_playbook("playbooks/site.yml", check=True)
-    agg = address("aggregator")
-    for host in lab_hosts:
-        if host != "aggregator":
-            wait_selected(host, agg)
+def reconverge(host: str) -> None:
+    """Converge site.yml on the one drifted host, then wait until it syncs again."""
+    ansible_playbook("playbooks/site.yml", "-l", host, check=True)
+    if host != "aggregator":
+        wait_selected(host, address("aggregator"))
 
 
 # ------------------------------------------------------------------------------ clean lab
@@ -194,7 +193,7 @@ def test_injected_drift_fails_exactly_the_expected_checks(
         drifting = metrics(target).get("soc2audit_check_drift_since_timestamp_seconds", {})
         assert {dict(k)["check_id"] for k in drifting} == fault["expected"]
     finally:
-        reconverge(lab_ready)
+        reconverge(target)
     rc, _, rows = soc2audit_drift()
     assert not_clean(rows) == {} and rc == 0
     assert "soc2audit_check_drift_since_timestamp_seconds" not in metrics(target)
@@ -339,7 +338,7 @@ def test_check_mode_site_records_role_drift(lab_ready: list[str]) -> None:
         assert all(summaries[h]["changed_tasks"] == 0 for h in lab_ready if h != "edge2")
         assert recap(proc.stdout)["edge2"]["changed"] >= 1
     finally:
-        reconverge(lab_ready)
+        reconverge("edge2")
 
 
 # ------------------------------------------------------------------------ scheduled runs
@@ -381,6 +380,7 @@ def test_schedule_installs_an_idempotent_timer(scheduled: None) -> None:
     assert "*:0/30" in shown or "*-*-* *:00/30:00" in shown, shown
     unit = monitor.file("/etc/systemd/system/soc2audit-drift.service").content_string
     assert "ExecStart=/usr/bin/python3 -m soc2audit drift --project-dir /root --quiet" in unit
+    assert "TimeoutStartSec=2100" in unit
     assert "SuccessExitStatus=1 2" in unit
 
     before = unit
@@ -392,3 +392,27 @@ def test_schedule_installs_an_idempotent_timer(scheduled: None) -> None:
     assert bad.returncode != 0
     assert "not a systemd calendar expression" in bad.stdout
     assert monitor.file("/etc/systemd/system/soc2audit-drift.service").content_string == before
+
+
+# ------------------------------------------------------- one family's parameters broken
+
+
+def test_broken_family_parameters_are_errors_the_other_family_still_runs(
+    lab_ready: list[str], tmp_path: Path
+) -> None:
+    bad = {
+        "pki_certificate_requests": [{"name": "host", "sans": []}],
+        "soc2audit_output_dir": str(tmp_path / "out"),
+        "soc2audit_evidence_dir": str(tmp_path / "evidence"),
+        "soc2audit_testinfra": False,
+    }
+    proc = ansible_playbook("playbooks/drift_check.yml", "-e", json.dumps(bad))
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    lines = (tmp_path / "out" / "last_run.jsonl").read_text().splitlines()
+    rows = {(r["host"], r["check_id"]): r for r in map(json.loads, lines)}
+    for host in lab_ready:
+        for n in range(1, 7):
+            row = rows[(host, f"PKI-0{n}")]
+            assert row["result"] == "error", row
+            assert "parameters failed" in row["message"] and "sans" in row["message"], row
+        assert rows[(host, "TIME-01")]["result"] == "pass"

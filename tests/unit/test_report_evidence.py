@@ -157,7 +157,7 @@ def test_summary_all_pass(catalog: Catalog) -> None:
     text = summary_table(rows, catalog)
     assert "Not passing" not in text
     assert text.splitlines()[-1] == (
-        "Total: 3 results on 1 hosts: 3 pass; 0 not passing; exit status 0"
+        "Total: 3 results on 1 host: 3 pass; 0 not passing; exit status 0"
     )
 
 
