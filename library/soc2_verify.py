@@ -11,8 +11,9 @@ module: soc2_verify
 short_description: Run every control family's verifier on a host in one module run
 description:
   - The drift check's single round trip per host. Each family's parameters are the options of
-    that family's own module (M(soc2_pki), M(soc2_time)); the same code in
-    C(plugins/module_utils/soc2_<family>_family.py) runs here, so both give the same results.
+    that family's own module (M(soc2_pki), M(soc2_time), M(soc2_nft), M(soc2_auditd)); the same
+    code in C(plugins/module_utils/soc2_<family>_family.py) runs here, so both give the same
+    results.
   - A family whose parameters are invalid, or whose verifier raises, yields V(error) for each of
     its checks with the reason, and the other families still run. An error is never folded into
     V(fail) or V(not_applicable).
@@ -23,8 +24,9 @@ author:
 options:
   families:
     description:
-      - Family name (V(pki), V(time)) to that family's verifier parameters. A family that is
-        left out or V(null) is not run, and the control node reports its checks as C(not_run).
+      - Family name (V(pki), V(time), V(net), V(aud)) to that family's verifier parameters. A
+        family that is left out or V(null) is not run, and the control node reports its checks
+        as C(not_run).
     type: dict
     required: true
 """
@@ -43,6 +45,17 @@ EXAMPLES = r"""
       time:
         max_error: 0.05
         expected_sources: [aggregator]
+      net:
+        table: soc2_filter
+        ruleset: "{{ lookup('ansible.builtin.template', 'etc/nftables.d/soc2_filter.nft.j2') }}"
+      aud:
+        rules:
+          - id: identity
+            key: soc2-cc6.1-identity
+            kind: watch
+            paths: [/etc/passwd, /etc/shadow]
+        config:
+          log_format: ENRICHED
   register: verified
 """
 
@@ -75,7 +88,12 @@ import time
 import traceback
 from typing import Any
 
-from ansible.module_utils import soc2_pki_family, soc2_time_family
+from ansible.module_utils import (
+    soc2_auditd_family,
+    soc2_nft_family,
+    soc2_pki_family,
+    soc2_time_family,
+)
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.soc2_results import make_check
@@ -84,6 +102,8 @@ from ansible.module_utils.soc2_results import make_check
 FAMILIES: dict[str, Any] = {
     "pki": soc2_pki_family,
     "time": soc2_time_family,
+    "net": soc2_nft_family,
+    "aud": soc2_auditd_family,
 }
 
 

@@ -21,7 +21,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 CERT_DIR = "/etc/ssl/soc2audit"
-PORT = 18443
+# The log ingest port (RFC 5424 over TLS): the host firewall lets the edge hosts reach it on the
+# aggregator, which is exactly the mTLS link these tests stand in for.
+PORT = 6514
 
 
 def test_second_converge_changes_nothing(converged: dict, lab_hosts: list[str]) -> None:

@@ -109,8 +109,22 @@ def fake_server_200ms_ahead(synced: None) -> Iterator[str]:
         "nohup /usr/sbin/chronyd -x -f /etc/chrony-fake.conf -d -u _chrony "
         "> /var/tmp/chrony-fake.log 2>&1 < /dev/null & sleep 1; pgrep -f chrony-fake.conf"
     )
+    # The monitor's host firewall (roles/nftables) drops UDP 11123: open it while this runs.
+    opened = (
+        h.run(
+            "nft insert rule inet soc2_filter input udp dport 11123 accept "
+            "comment '\"test_40 fake server\"'"
+        ).rc
+        == 0
+    )
     yield address("monitor")
     h.run("pkill -f chrony-fake.conf")
+    if opened:
+        h.run(
+            "n=$(nft -a list chain inet soc2_filter input"
+            " | awk '/test_40 fake server/ {print $NF}');"
+            ' [ -z "$n" ] || nft delete rule inet soc2_filter input handle $n'
+        )
 
 
 def test_source_200ms_ahead_fails_the_error_bound(fake_server_200ms_ahead: str) -> None:

@@ -159,6 +159,16 @@ FAULTS: dict[str, dict[str, Any]] = {
         ),
         "expected": {"PKI-01", "PKI-06", "PKI-07"},
     },
+    # NET on edge2: an accept rule inserted by hand, and the monitor dropped from the
+    # node_exporter allow-list (only the monitor may scrape).
+    "NET": {
+        "host": "edge2",
+        "inject": (
+            "nft insert rule inet soc2_filter input tcp dport 2222 accept && "
+            "nft delete element inet soc2_filter node_exporter_v4 '{ MONITOR }'"
+        ),
+        "expected": {"NET-02", "NET-03"},
+    },
     # TIME on edge1: an extra NTP server added by hand, and edge1 made to serve NTP to anyone.
     "TIME": {
         "host": "edge1",
@@ -177,7 +187,7 @@ def test_injected_drift_fails_exactly_the_expected_checks(
 ) -> None:
     fault = FAULTS[family]
     target: str = fault["host"]
-    res = get_host(target).run(fault["inject"])
+    res = get_host(target).run(fault["inject"].replace("MONITOR", address("monitor")))
     assert res.rc == 0, res.stderr
     try:
         if family == "TIME":
