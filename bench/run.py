@@ -44,6 +44,10 @@ LOCAL_ACTIONS = {
     "ansible.builtin.import_tasks",
     "debug",
     "ansible.builtin.debug",
+    "assert",
+    "ansible.builtin.assert",
+    "import_role",
+    "ansible.builtin.import_role",
 }
 
 
