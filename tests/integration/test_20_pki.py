@@ -257,7 +257,11 @@ def test_unreachable_host_is_not_run_never_pass(converged: dict, lab_inventory: 
         assert len(edge2) == len([r for r in rows if r["host"] == "edge1"]) > 6
         assert {r["result"] for r in edge2} == {"not_run"}, proc.stdout[-3000:]
         assert all("10." in r["message"] or "reach" in r["message"] for r in edge2), edge2[0]
-        assert {r["result"] for r in others} <= {"pass", "not_applicable"}
+        # The other hosts are still evaluated (never not_run or error because of edge2). Their TIME
+        # checks may legitimately fail for a while after the lab was recreated (a client not yet
+        # synchronised), so only the PKI results are pinned to pass here; test_50 covers the rest.
+        assert {r["result"] for r in others} <= {"pass", "not_applicable", "fail"}
+        assert not [r for r in others if r["result"] == "fail" and r["check_id"][:4] != "TIME"]
         assert {r["result"] for r in others if r["check_id"].startswith("PKI")} == {"pass"}
     finally:
         exec_in("systemctl start ssh.service")
