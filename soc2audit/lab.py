@@ -27,6 +27,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from soc2audit import prereqs
+
 REPO = Path(__file__).resolve().parent.parent
 STATE = REPO / ".lab"
 INVENTORY = Path(os.environ.get("SOC2_LAB_INVENTORY") or REPO / "inventory" / "lab" / "hosts.yml")
@@ -44,7 +46,6 @@ BASE_PACKAGES = (
     "ca-certificates",
     "gnupg",
 )
-HOST_PACKAGES = ("podman", "runc", "debootstrap", "netavark", "aardvark-dns", "openssh-client")
 
 # name -> inventory groups. The aggregator also serves time to the fleet.
 HOSTS: dict[str, tuple[str, ...]] = {
@@ -176,22 +177,43 @@ def lab_suite(arg: str | None) -> str:
 
 
 def ensure_host_tools() -> None:
-    missing = [p for p in ("podman", "runc", "debootstrap") if shutil.which(p) is None]
-    missing += [p for p in ("/usr/lib/podman/netavark",) if not Path(p).exists()]
-    if not missing:
+    """Install what the lab needs on this machine (soc2audit/prereqs.py is the one list)."""
+    absent = prereqs.missing("lab")
+    if not absent:
         return
-    if os.geteuid() != 0 or not Path("/etc/debian_version").exists():
+    names = ", ".join(f"{n.command} ({n.package})" for n in absent)
+    if not prereqs.can_install():
         raise LabError(
-            "the lab needs podman, runc, netavark and debootstrap. Install them "
-            f"(Debian/Ubuntu: apt-get install {' '.join(HOST_PACKAGES)}) and run again; "
-            "automatic install only happens as root on Debian or Ubuntu."
+            f"the lab needs {names}. Install them ({prereqs.install_hint(absent)}) and run "
+            "again; automatic install only happens as root on Debian or Ubuntu. "
+            "`python -m soc2audit.lab doctor` lists what is missing."
         )
-    log(f"installing {' '.join(HOST_PACKAGES)}")
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", *HOST_PACKAGES]):
-        proc = subprocess.run(cmd, env=env, text=True, capture_output=True, check=False)
-        if proc.returncode != 0:
-            raise LabError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+    try:
+        prereqs.install(absent, log)
+    except RuntimeError as exc:
+        raise LabError(str(exc)) from None
+
+
+def doctor(scope: str, install: bool) -> int:
+    """Name each missing command and its package; with `install`, install them (root)."""
+    lines, absent = prereqs.report(scope)
+    for line in lines:
+        print(line)
+    if absent and install:
+        if not prereqs.can_install():
+            print(f"[lab] cannot install as this user: {prereqs.install_hint(absent)}")
+            return 1
+        try:
+            prereqs.install(absent, log)
+        except RuntimeError as exc:
+            print(f"[lab] error: {exc}", file=sys.stderr)
+            return 1
+        lines, absent = prereqs.report(scope)
+    if absent:
+        print(f"[lab] {len(absent)} missing; install with: {prereqs.install_hint(absent)}")
+        return 1
+    print(f"[lab] everything `make {scope}` needs on this machine is here")
+    return 0
 
 
 def write_containers_conf() -> None:
@@ -582,11 +604,20 @@ def main(argv: list[str] | None = None) -> int:
     p_img = sub.add_parser("image", help="build (or reuse) the base image and print its name")
     p_img.add_argument("--suite", choices=SUITES)
     sub.add_parser("prefix", help="print this checkout's resource prefix")
+    p_doc = sub.add_parser(
+        "doctor", help="name each missing command and its package (soc2audit/prereqs.py)"
+    )
+    p_doc.add_argument(
+        "--scope", choices=prereqs.SCOPES, default="test", help="lab: make lab; test: make test"
+    )
+    p_doc.add_argument("--install", action="store_true", help="apt-get install what is missing")
     args = parser.parse_args(argv)
     try:
         if args.cmd == "prefix":
             print(lab_prefix())
             return 0
+        if args.cmd == "doctor":
+            return doctor(args.scope, args.install)
         lab = Lab(prefix=lab_prefix(), suite=lab_suite(getattr(args, "suite", None)))
         if args.cmd == "up":
             started = time.monotonic()
