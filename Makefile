@@ -14,15 +14,17 @@ export ANSIBLE_FORCE_COLOR ?= 0
 # Debian 12 (bookworm) by default; `make lab SOC2_LAB_SUITE=trixie` for Debian 13.
 export SOC2_LAB_SUITE ?= bookworm
 INVENTORY ?= inventory/lab/hosts.yml
-MOLECULE_SCENARIOS ?= $(notdir $(wildcard molecule/*_default molecule/*_alternative))
+# Empty: every scenario (soc2audit.ci); `make molecule MOLECULE_SCENARIOS=pki_default` for one.
+MOLECULE_SCENARIOS ?=
 
-.PHONY: help setup lab lab-up lab-down lab-purge lab-status converge check-mode drift \
+.PHONY: help prereqs setup lab lab-up lab-down lab-purge lab-status converge check-mode drift \
         lint unit test test-fast molecule integration bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -m soc2audit.lab doctor --scope lab --quiet $$([ "$$(id -u)" = 0 ] && echo --install)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.txt
@@ -40,6 +42,9 @@ $(BIN)/promtool: | $(STAMP)
 	if (cd "$$d" && apt-get download -q prometheus >/dev/null 2>&1 && dpkg-deb -x prometheus_*.deb x); then \
 	  install -m 0755 "$$d/x/usr/bin/promtool" $@ && echo "promtool: $$($@ --version 2>&1 | head -1)"; \
 	else echo "warning: could not fetch promtool (apt-get download prometheus); metrics tests fall back to prometheus_client" >&2; fi
+
+prereqs: ## name (as root: install) what this machine lacks for the lab and the tests
+	$(PYTHON) -m soc2audit.lab doctor $$([ "$$(id -u)" = 0 ] && echo --install)
 
 lab-up: setup ## create or repair this checkout's four lab containers
 	$(BIN)/python -m soc2audit.lab up
@@ -76,18 +81,14 @@ lint: setup ## ansible-lint (production), yamllint, ruff, argument_specs == defa
 	$(BIN)/ansible-lint --offline -q
 
 unit: setup ## fast tests, no lab
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q --durations=15 tests/unit
 
 test-fast: lint unit ## the inner loop: lint and unit tests only
 
-molecule: setup ## every role's default and alternative molecule scenario
-	$(BIN)/python -m soc2audit.lab image >/dev/null
-	export SOC2_LAB_IMAGE=$$($(BIN)/python -m soc2audit.lab image) SOC2_LAB_PREFIX=$$($(BIN)/python -m soc2audit.lab prefix); \
-	for s in $(MOLECULE_SCENARIOS); do \
-	  start=$$(date +%s); echo "== molecule $$s"; \
-	  $(BIN)/molecule test -s $$s; \
-	  echo "== molecule $$s: $$(( $$(date +%s) - start ))s"; \
-	done
+molecule: setup ## every role's molecule scenarios, two at a time, on the warm image
+	$(BIN)/python -m soc2audit.lab image --warm >/dev/null
+	export SOC2_LAB_IMAGE=$$($(BIN)/python -m soc2audit.lab image --warm) SOC2_LAB_PREFIX=$$($(BIN)/python -m soc2audit.lab prefix); \
+	$(BIN)/python -m soc2audit.ci molecule $(MOLECULE_SCENARIOS)
 
 integration: lab-up ## converge the lab and run the tests that need it
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml

@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
-# The stages of `make test`, each timed. Any failing stage fails the run.
+# The stages of `make test`, each timed. Any failing stage fails the run. The durations are
+# printed as a table and kept in .cache/ci/stages.json (docs/testing.md keeps them per release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 declare -a report=()
+declare -a record=()
+total_start=$SECONDS
+finish() {
+  printf '%s\n' "--- stage durations" "${report[@]}"
+  printf '%-12s %5ss\n' total $((SECONDS - total_start))
+  mkdir -p .cache/ci
+  local IFS=,
+  printf '{"stages": {%s}, "total": %s}\n' "${record[*]}" $((SECONDS - total_start)) \
+    > .cache/ci/stages.json
+}
 stage() {
   local name=$1; shift
   local start=$SECONDS
   echo "=== stage ${name}: $*"
   if "$@"; then
     report+=("$(printf '%-12s %5ss  ok' "$name" $((SECONDS - start)))")
+    record+=("\"$name\": $((SECONDS - start))")
   else
     local rc=$?
     report+=("$(printf '%-12s %5ss  FAILED (%s)' "$name" $((SECONDS - start)) "$rc")")
-    printf '%s\n' "--- stage durations" "${report[@]}"
+    record+=("\"$name\": $((SECONDS - start))")
+    finish
     exit "$rc"
   fi
 }
@@ -21,4 +34,4 @@ stage lint make -s lint
 stage unit make -s unit
 stage molecule make -s molecule
 stage integration make -s integration
-printf '%s\n' "--- stage durations" "${report[@]}"
+finish

@@ -194,11 +194,12 @@ def ensure_host_tools() -> None:
         raise LabError(str(exc)) from None
 
 
-def doctor(scope: str, install: bool) -> int:
+def doctor(scope: str, install: bool, quiet: bool = False) -> int:
     """Name each missing command and its package; with `install`, install them (root)."""
     lines, absent = prereqs.report(scope)
     for line in lines:
-        print(line)
+        if not quiet or line.startswith("MISSING"):
+            print(line)
     if absent and install:
         if not prereqs.can_install():
             print(f"[lab] cannot install as this user: {prereqs.install_hint(absent)}")
@@ -212,7 +213,8 @@ def doctor(scope: str, install: bool) -> int:
     if absent:
         print(f"[lab] {len(absent)} missing; install with: {prereqs.install_hint(absent)}")
         return 1
-    print(f"[lab] everything `make {scope}` needs on this machine is here")
+    if not quiet:
+        print(f"[lab] everything `make {scope}` needs on this machine is here")
     return 0
 
 
@@ -338,6 +340,69 @@ def ensure_image(suite: str) -> str:
             raise LabError(f"podman import failed: {imp.stderr}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    return ref
+
+
+# The warm image for molecule: the base image plus the distribution packages the roles install,
+# so a scenario spends its time on the role, not on apt. The cold install path (bare image,
+# empty package lists) stays covered by the lab, which keeps using the base image.
+WARM_PACKAGES = (
+    "auditd",
+    "chrony",
+    "ethtool",
+    "linuxptp",
+    "nftables",
+    "openssl",
+    "python3-cryptography",
+)
+# Runs inside a container of the base image (no systemd). Services stay disabled: the roles
+# enable and start them with their own options (chronyd must never start without -x here).
+WARM_CUSTOMISE = """\
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends {packages} >/dev/null
+for unit in chrony chronyd auditd nftables ptp4l phc2sys; do
+  systemctl disable "$unit.service" >/dev/null 2>&1 || true
+done
+rm -f /usr/sbin/policy-rc.d
+apt-get clean
+# Package lists stay (fresh as of the build), so cache_valid_time spares each scenario an update.
+"""
+
+
+def warm_recipe(suite: str) -> str:
+    return json.dumps(
+        {
+            "base": image_ref(suite),
+            "packages": sorted(WARM_PACKAGES),
+            "customise": WARM_CUSTOMISE,
+            "version": 1,
+        },
+        sort_keys=True,
+    )
+
+
+def warm_image_ref(suite: str) -> str:
+    digest = hashlib.sha256(warm_recipe(suite).encode()).hexdigest()[:12]
+    return f"localhost/soc2audit-molecule:{suite}-{digest}"
+
+
+def ensure_warm_image(suite: str) -> str:
+    """The molecule image: built once from the base image, cached by the hash of its recipe."""
+    ref = warm_image_ref(suite)
+    if image_exists(ref):
+        return ref
+    base = ensure_image(suite)
+    log(f"building {ref} (base image + {' '.join(WARM_PACKAGES)})")
+    name = f"soc2audit-warm-build-{os.getpid()}"
+    script = WARM_CUSTOMISE.format(packages=" ".join(sorted(WARM_PACKAGES)))
+    try:
+        run(["podman", "run", "--name", name, "--network", "podman", base, "sh", "-c", script])
+        run(["podman", "commit", "-q", "--change", "CMD=/sbin/init", name, ref])
+    finally:
+        remove_container(name)
     return ref
 
 
@@ -572,8 +637,7 @@ def down(lab: Lab, purge: bool) -> None:
         INVENTORY.unlink()
     known_hosts_file(lab).unlink(missing_ok=True)
     if purge:
-        for suite in SUITES:
-            ref = image_ref(suite)
+        for ref in [f(suite) for suite in SUITES for f in (warm_image_ref, image_ref)]:
             # No -f: an image that another checkout's lab or a molecule run still uses stays.
             if image_exists(ref) and run(["podman", "rmi", ref], check=False).returncode != 0:
                 log(f"kept {ref}: other containers still use it")
@@ -603,6 +667,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="show this checkout's lab containers")
     p_img = sub.add_parser("image", help="build (or reuse) the base image and print its name")
     p_img.add_argument("--suite", choices=SUITES)
+    p_img.add_argument(
+        "--warm", action="store_true", help="the molecule image (base + the roles' packages)"
+    )
     sub.add_parser("prefix", help="print this checkout's resource prefix")
     p_doc = sub.add_parser(
         "doctor", help="name each missing command and its package (soc2audit/prereqs.py)"
@@ -611,13 +678,14 @@ def main(argv: list[str] | None = None) -> int:
         "--scope", choices=prereqs.SCOPES, default="test", help="lab: make lab; test: make test"
     )
     p_doc.add_argument("--install", action="store_true", help="apt-get install what is missing")
+    p_doc.add_argument("--quiet", action="store_true", help="print only what is missing")
     args = parser.parse_args(argv)
     try:
         if args.cmd == "prefix":
             print(lab_prefix())
             return 0
         if args.cmd == "doctor":
-            return doctor(args.scope, args.install)
+            return doctor(args.scope, args.install, args.quiet)
         lab = Lab(prefix=lab_prefix(), suite=lab_suite(getattr(args, "suite", None)))
         if args.cmd == "up":
             started = time.monotonic()
@@ -635,7 +703,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.cmd == "image":
             ensure_host_tools()
             write_containers_conf()
-            print(ensure_image(lab.suite))
+            print(ensure_warm_image(lab.suite) if args.warm else ensure_image(lab.suite))
             return 0
     except LabError as exc:
         print(f"[lab] error: {exc}", file=sys.stderr)

@@ -68,8 +68,9 @@ NEEDS: tuple[Need, ...] = (
     Need("ssh-keyscan", "openssh-client", "records the lab hosts' keys in known_hosts"),
     Need("make", "make", "the entry points (make lab, make test)"),
     Need("python3", "python3", "the control node's Python"),
-    Need("python3:venv", "python3-venv", "creates the control-node virtualenv .venv/"),
-    Need("python3:ensurepip", "python3-venv", "installs pip into .venv/"),
+    # Debian's python3 has the venv module but not ensurepip, without which `python3 -m venv`
+    # fails: python3-venv provides it.
+    Need("python3:ensurepip", "python3-venv", "creates the control-node virtualenv .venv/"),
     Need("apt-get", "apt", "fetches the promtool package and installs these prerequisites"),
     Need("dpkg-deb", "dpkg", "unpacks promtool from the prometheus package into .venv/"),
     # make test on top of the lab.

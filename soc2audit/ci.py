@@ -1,0 +1,128 @@
+"""CI helpers: run the molecule scenarios a few at a time, each timed, and keep the durations.
+
+`python -m soc2audit.ci molecule [-j 2] [SCENARIO ...]` runs `molecule test -s SCENARIO` for
+every scenario (default: all under molecule/), `-j` at once. Each scenario's output goes to
+`.cache/molecule/<scenario>.log`; a failing scenario's log tail is printed. At the end a table
+of durations, slowest first, is printed and written to `.cache/molecule/durations.json`.
+
+Scenarios never share a container or network name (each platform is named
+`${SOC2_LAB_PREFIX}-<scenario tag>-<host>`), so running two at once is safe. The image is the
+warm molecule image (`python -m soc2audit.lab image --warm`), which the caller exports as
+SOC2_LAB_IMAGE.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+LOGS = REPO / ".cache" / "molecule"
+_print_lock = threading.Lock()
+
+
+@dataclass
+class Outcome:
+    scenario: str
+    rc: int
+    seconds: float
+    log: Path
+
+
+def scenarios(root: Path = REPO / "molecule") -> list[str]:
+    """Every scenario directory (one with a molecule.yml), alternative ones first: they are the
+    longer ones, and starting them first keeps both workers busy to the end."""
+    found = sorted(p.parent.name for p in root.glob("*/molecule.yml"))
+    return sorted(found, key=lambda s: (not s.endswith("_alternative"), s))
+
+
+def say(msg: str) -> None:
+    with _print_lock:
+        print(msg, flush=True)
+
+
+def run_one(scenario: str, molecule: str) -> Outcome:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = LOGS / f"{scenario}.log"
+    say(f"== molecule {scenario}: started")
+    start = time.monotonic()
+    with log.open("w") as out:
+        proc = subprocess.run(
+            [molecule, "test", "-s", scenario],
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    took = time.monotonic() - start
+    outcome = Outcome(scenario, proc.returncode, took, log)
+    if proc.returncode == 0:
+        say(f"== molecule {scenario}: ok in {took:.0f}s")
+    else:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-120:])
+        say(f"== molecule {scenario}: FAILED ({proc.returncode}) in {took:.0f}s\n{tail}")
+    return outcome
+
+
+def run_all(names: list[str], jobs: int, molecule: str) -> list[Outcome]:
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(lambda s: run_one(s, molecule), names))
+
+
+def table(outcomes: list[Outcome]) -> str:
+    lines = ["--- molecule scenarios (slowest first)"]
+    for o in sorted(outcomes, key=lambda o: -o.seconds):
+        state = "ok" if o.rc == 0 else f"FAILED ({o.rc})"
+        lines.append(f"{o.scenario:<24} {o.seconds:6.0f}s  {state}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="soc2audit-ci", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_mol = sub.add_parser("molecule", help="run molecule scenarios, -j at a time")
+    p_mol.add_argument("scenario", nargs="*", help="default: every scenario under molecule/")
+    p_mol.add_argument("-j", "--jobs", type=int, default=int(os.environ.get("SOC2_CI_JOBS", 2)))
+    args = parser.parse_args(argv)
+    if not os.environ.get("SOC2_LAB_IMAGE"):
+        print("SOC2_LAB_IMAGE is not set (make molecule sets it)", file=sys.stderr)
+        return 64
+    known = scenarios()
+    names = args.scenario or known
+    unknown = [s for s in names if s not in known]
+    if unknown:
+        print(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(known)}")
+        return 64
+    molecule = str(Path(sys.executable).parent / "molecule")
+    started = time.monotonic()
+    outcomes = run_all(names, args.jobs, molecule)
+    total = time.monotonic() - started
+    print(table(outcomes))
+    print(f"{'wall clock':<24} {total:6.0f}s  ({args.jobs} at a time)")
+    LOGS.mkdir(parents=True, exist_ok=True)
+    (LOGS / "durations.json").write_text(
+        json.dumps(
+            {
+                "jobs": args.jobs,
+                "wall_seconds": round(total, 1),
+                "scenarios": {o.scenario: round(o.seconds, 1) for o in outcomes},
+                "failed": [o.scenario for o in outcomes if o.rc != 0],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    return 0 if all(o.rc == 0 for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
