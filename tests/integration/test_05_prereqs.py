@@ -21,9 +21,9 @@ def test_doctor_installs_every_prerequisite_on_a_bare_debian() -> None:
         "python3 -m soc2audit.lab doctor --install; echo doctor-install=$?; "
         "python3 -m soc2audit.lab doctor; echo doctor-after=$?"
     )
+    mount = f"{REPO}:/src:ro"
     proc = subprocess.run(
-        ["podman", "run", "--rm", "--network", "podman", "-v", f"{REPO}:/src:ro", image]
-        + ["sh", "-c", script],
+        ["podman", "run", "--rm", "--network", "podman", "-v", mount, image, "sh", "-c", script],
         env=dict(os.environ, CONTAINERS_CONF=str(REPO / ".lab" / "containers.conf")),
         text=True,
         capture_output=True,
