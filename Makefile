@@ -90,9 +90,8 @@ molecule: setup ## every role's molecule scenarios, two at a time, on the warm i
 	export SOC2_LAB_IMAGE=$$($(BIN)/python -m soc2audit.lab image --warm) SOC2_LAB_PREFIX=$$($(BIN)/python -m soc2audit.lab prefix); \
 	$(BIN)/python -m soc2audit.ci molecule $(MOLECULE_SCENARIOS)
 
-integration: lab-up ## converge the lab and run the tests that need it
-	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml
-	$(BIN)/pytest -q -p no:cacheprovider tests/integration
+integration: lab-up ## the tests against the lab (they converge it once, then check idempotence)
+	$(BIN)/pytest -q -p no:cacheprovider --durations=15 tests/integration
 
 test: ## everything CI runs: lint, unit, molecule, lab integration
 	@bash .ci/stages.sh

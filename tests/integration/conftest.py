@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -101,8 +102,27 @@ def host() -> object:
 
 @pytest.fixture(scope="session")
 def converged(lab_hosts: list[str]) -> dict[str, dict[str, int]]:
-    """Converge site.yml (the lab may have been repaired by earlier tests), then once more;
-    returns the second run's recap."""
+    """Converge site.yml once (a fresh lab from `make integration`: the cold install path), then
+    once more; returns the second run's recap, which the idempotence tests assert on. The only
+    full converges of the run: later tests re-converge just the host and layer they broke."""
     ansible_playbook("playbooks/site.yml", check=True)
     second = ansible_playbook("playbooks/site.yml", check=True)
     return recap(second.stdout)
+
+
+def podman(*args: str) -> subprocess.CompletedProcess[str]:
+    """podman with the lab's settings (.lab/containers.conf: runc, explicit ulimits)."""
+    env = dict(os.environ, CONTAINERS_CONF=str(REPO / ".lab" / "containers.conf"))
+    return subprocess.run(["podman", *args], text=True, capture_output=True, env=env, check=False)
+
+
+def lab(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m soc2audit.lab ARGS` with the venv's Python when there is one."""
+    python = str(BIN / "python") if (BIN / "python").exists() else sys.executable
+    return subprocess.run(
+        [python, "-m", "soc2audit.lab", *args],
+        cwd=REPO,
+        text=True,
+        capture_output=True,
+        check=False,
+    )

@@ -210,7 +210,7 @@ def test_drift_on_key_mode_is_detected_and_repaired(converged: dict) -> None:
         or "644" in result[("edge2", "PKI-06")]["message"]
     )
     assert result[("edge1", "PKI-06")]["result"] == "pass"
-    ansible_playbook("playbooks/site.yml", "-l", "edge2", check=True)
+    ansible_playbook("playbooks/pki.yml", "-l", "edge2", check=True)
     assert h.file(f"{CERT_DIR}/private/host.key").mode == 0o600
 
 
@@ -225,7 +225,7 @@ def test_replaced_key_is_detected_and_certificate_reissued(converged: dict) -> N
     rows = [json.loads(x) for x in (REPO / ".cache/drift/last_run.jsonl").read_text().splitlines()]
     result = {(r["host"], r["check_id"]): r["result"] for r in rows}
     assert result[("edge1", "PKI-05")] == "fail"
-    ansible_playbook("playbooks/site.yml", "-l", "edge1", check=True)
+    ansible_playbook("playbooks/pki.yml", "-l", "edge1", check=True)
     after = h.check_output(f"openssl x509 -noout -serial -in {CERT_DIR}/host.crt")
     assert before != after
     h.check_output(
@@ -272,7 +272,7 @@ def test_deleted_full_chain_is_restored_without_reissue(converged: dict) -> None
     serial = f"openssl x509 -noout -serial -in {CERT_DIR}/host.crt"
     before = h.check_output(serial)
     h.check_output(f"rm {CERT_DIR}/host-fullchain.crt")
-    ansible_playbook("playbooks/site.yml", "-l", "monitor", check=True)
+    ansible_playbook("playbooks/pki.yml", "-l", "monitor", check=True)
     assert h.check_output(serial) == before, "the leaf itself was fine: no re-issue"
     chain = h.check_output(f"grep -c 'BEGIN CERTIFICATE' {CERT_DIR}/host-fullchain.crt")
     assert chain == "2"
@@ -293,7 +293,7 @@ def test_rotation_reissues_and_the_fleet_converges_again(converged: dict) -> Non
     )
     assert recap(rekeyed.stdout)["edge2"]["changed"] > 0
     assert h.check_output(key_sum) != key_before
-    again = ansible_playbook("playbooks/site.yml", "-l", "edge2", check=True)
+    again = ansible_playbook("playbooks/pki.yml", "-l", "edge2", check=True)
     assert recap(again.stdout)["edge2"]["changed"] == 0
 
 

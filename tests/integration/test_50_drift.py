@@ -108,9 +108,10 @@ def lab_ready(converged: dict, lab_hosts: list[str]) -> list[str]:
     return lab_hosts
 
 
-def reconverge(host: str) -> None:
-    """Converge site.yml on the one drifted host, then wait until it syncs again."""
-    ansible_playbook("playbooks/site.yml", "-l", host, check=True)
+def reconverge(host: str, layer: str) -> None:
+    """Converge only the layer that was broken (its playbook) on the one drifted host, then
+    wait until the host syncs again."""
+    ansible_playbook(f"playbooks/{layer}.yml", "-l", host, check=True)
     if host != "aggregator":
         wait_selected(host, address("aggregator"))
 
@@ -158,6 +159,7 @@ FAULTS: dict[str, dict[str, Any]] = {
             "2>/dev/null && rm -f /tmp/rogue.key"
         ),
         "expected": {"PKI-01", "PKI-06", "PKI-07"},
+        "layer": "pki",
     },
     # NET on edge2: an accept rule inserted by hand, and the monitor dropped from the
     # node_exporter allow-list (only the monitor may scrape).
@@ -168,6 +170,7 @@ FAULTS: dict[str, dict[str, Any]] = {
             "nft delete element inet soc2_filter node_exporter_v4 '{ MONITOR }'"
         ),
         "expected": {"NET-02", "NET-03"},
+        "layer": "nftables",
     },
     # TIME on edge1: an extra NTP server added by hand, and edge1 made to serve NTP to anyone.
     "TIME": {
@@ -177,6 +180,7 @@ FAULTS: dict[str, dict[str, Any]] = {
             "echo 'allow all' >> /etc/chrony/chrony.conf && systemctl restart chrony"
         ),
         "expected": {"TIME-04", "TIME-09"},
+        "layer": "timesync",
     },
 }
 
@@ -203,7 +207,7 @@ def test_injected_drift_fails_exactly_the_expected_checks(
         drifting = metrics(target).get("soc2audit_check_drift_since_timestamp_seconds", {})
         assert {dict(k)["check_id"] for k in drifting} == fault["expected"]
     finally:
-        reconverge(target)
+        reconverge(target, fault["layer"])
     rc, _, rows = soc2audit_drift()
     assert not_clean(rows) == {} and rc == 0
     assert "soc2audit_check_drift_since_timestamp_seconds" not in metrics(target)
@@ -274,7 +278,7 @@ def test_waiver_expired_waiver_and_grace_period(lab_ready: list[str], tmp_path: 
         assert "justification" in proc.stderr + proc.stdout
         assert (OUT / "last_run.jsonl").read_bytes() == before, "nothing written on bad policy"
     finally:
-        ansible_playbook("playbooks/site.yml", "--tags", "pki", "-l", "edge2", check=True)
+        reconverge("edge2", "pki")
     rc, _, rows = soc2audit_drift()
     assert not_clean(rows) == {} and rc == 0
 
@@ -348,7 +352,7 @@ def test_check_mode_site_records_role_drift(lab_ready: list[str]) -> None:
         assert all(summaries[h]["changed_tasks"] == 0 for h in lab_ready if h != "edge2")
         assert recap(proc.stdout)["edge2"]["changed"] >= 1
     finally:
-        reconverge("edge2")
+        reconverge("edge2", "timesync")
 
 
 # ------------------------------------------------------------------------ scheduled runs
