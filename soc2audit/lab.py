@@ -362,7 +362,8 @@ set -eu
 export DEBIAN_FRONTEND=noninteractive
 printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends {packages} >/dev/null
+# With recommends, as the roles install them (nft needs /etc/protocols from netbase).
+apt-get install -y -qq {packages} >/dev/null
 for unit in chrony chronyd auditd nftables ptp4l phc2sys; do
   systemctl disable "$unit.service" >/dev/null 2>&1 || true
 done
@@ -403,6 +404,13 @@ def ensure_warm_image(suite: str) -> str:
         run(["podman", "commit", "-q", "--change", "CMD=/sbin/init", name, ref])
     finally:
         remove_container(name)
+    # Older warm images of this suite (an earlier recipe) are dead weight; one still used by a
+    # running scenario stays (no -f).
+    repo = ref.rsplit(":", 1)[0]
+    listed = run(["podman", "images", "--format", "{{.Repository}}:{{.Tag}}", repo], check=False)
+    for old in listed.stdout.split():
+        if old != ref and old.startswith(f"{repo}:{suite}-"):
+            run(["podman", "rmi", old], check=False)
     return ref
 
 

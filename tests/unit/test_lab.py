@@ -264,3 +264,49 @@ def test_write_inventory_as_ansible_reads_it(inventory: Path, tmp_path: Path) ->
         f"-o UserKnownHostsFile={tmp_path / 'state' / 'known_hosts.t-lab'} "
         "-o StrictHostKeyChecking=yes -o IdentitiesOnly=yes"
     )
+
+
+def test_warm_image_ref_follows_its_base_and_packages(monkeypatch: pytest.MonkeyPatch) -> None:
+    warm = lab.warm_image_ref("bookworm")
+    assert warm.startswith("localhost/soc2audit-molecule:bookworm-")
+    assert warm == lab.warm_image_ref("bookworm") != lab.warm_image_ref("trixie")
+    monkeypatch.setattr(lab, "WARM_PACKAGES", (*lab.WARM_PACKAGES, "rsyslog"))
+    assert lab.warm_image_ref("bookworm") != warm
+    monkeypatch.undo()
+    monkeypatch.setattr(lab, "BASE_PACKAGES", (*lab.BASE_PACKAGES, "vim-tiny"))
+    assert lab.warm_image_ref("bookworm") != warm, "a new base image means a new warm image"
+
+
+def test_warm_image_installs_like_the_roles() -> None:
+    # With recommends, as ansible's apt module does by default (nft needs netbase's
+    # /etc/protocols, a recommends of its dependencies), and never a service started.
+    assert "--no-install-recommends" not in lab.WARM_CUSTOMISE
+    assert "policy-rc.d" in lab.WARM_CUSTOMISE and "systemctl disable" in lab.WARM_CUSTOMISE
+
+
+def _role_packages() -> set[str]:
+    """Every package a role installs on Debian: `*packages` lists under a Debian key in
+    vars/main.yml, and `*_packages` lists in defaults/main.yml."""
+    import yaml
+
+    found: set[str] = set()
+    for role in sorted((lab.REPO / "roles").iterdir()):
+        for rel in ("vars/main.yml", "defaults/main.yml"):
+            path = role / rel
+            data = yaml.safe_load(path.read_text()) if path.exists() else None
+            for key, value in (data or {}).items():
+                if key.endswith("_packages") and isinstance(value, list):
+                    found |= set(value)
+                if isinstance(value, dict) and isinstance(value.get("Debian"), dict):
+                    for sub, items in value["Debian"].items():
+                        if sub.endswith("packages") and isinstance(items, list):
+                            found |= set(items)
+    return found
+
+
+def test_warm_image_has_every_package_the_roles_install() -> None:
+    packages = _role_packages()
+    assert {"chrony", "nftables", "auditd"} <= packages, "the scan found the roles' packages"
+    # ca-certificates is in the base image already.
+    missing = packages - set(lab.WARM_PACKAGES) - set(lab.BASE_PACKAGES)
+    assert not missing, f"add to WARM_PACKAGES in soc2audit/lab.py: {sorted(missing)}"
