@@ -310,3 +310,22 @@ def test_warm_image_has_every_package_the_roles_install() -> None:
     # ca-certificates is in the base image already.
     missing = packages - set(lab.WARM_PACKAGES) - set(lab.BASE_PACKAGES)
     assert not missing, f"add to WARM_PACKAGES in soc2audit/lab.py: {sorted(missing)}"
+
+
+def test_lab_hosts_subset(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    assert list(lab.lab_hosts()) == list(lab.HOSTS)
+    monkeypatch.setenv("SOC2_LAB_HOSTS", "edge1, aggregator")
+    assert list(lab.lab_hosts()) == ["edge1", "aggregator"]
+    monkeypatch.setenv("SOC2_LAB_HOSTS", "edge1,db1")
+    with pytest.raises(lab.LabError, match=r"unknown host.*db1"):
+        lab.lab_hosts()
+    # The inventory of a two-host lab: empty groups stay (as empty mappings Ansible accepts).
+    monkeypatch.setattr(lab, "STATE", tmp_path)
+    monkeypatch.setattr(lab, "INVENTORY", tmp_path / "hosts.yml")
+    two = {h: ADDRESSES[h] for h in ("edge1", "aggregator")}
+    lab.write_inventory(lab.Lab(prefix="t-lab", suite="trixie"), two, tmp_path / "id_ed25519")
+    manager = InventoryManager(loader=DataLoader(), sources=[str(tmp_path / "hosts.yml")])
+    groups = manager.get_groups_dict()
+    assert groups["edge"] == ["edge1"] and groups["timeservers"] == ["aggregator"]
+    assert groups.get("monitors", []) == []
+    assert sorted(groups["all"]) == ["aggregator", "edge1"]
