@@ -70,8 +70,11 @@ def _literal_commands(path: Path) -> set[str]:
 
 
 def _shell_commands(path: Path) -> set[str]:
+    """Command words a shell script starts, less the functions it defines."""
+    text = path.read_text()
+    functions = set(re.findall(r"^\s*([a-z_][a-z0-9_]*)\(\)\s*\{", text, re.M))
     words: set[str] = set()
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         line = line.split("#", 1)[0].strip()
         for part in re.split(r"\|\||&&|[|;]|\$\(|\(", line):
             tokens = part.split()
@@ -79,17 +82,20 @@ def _shell_commands(path: Path) -> set[str]:
                 tokens.pop(0)
             if tokens and re.fullmatch(r"[a-z][a-z0-9.+-]*", tokens[0]):
                 words.add(tokens[0])
-    return words
+    return words - functions
 
 
 BUILTINS = {
     "cd", "set", "export", "echo", "printf", "local", "declare", "trap", "exit", "command",
     "return", "shift", "true", "false", "test", "stage", "cleanup", "else", "fi", "do", "done",
     "for", "while", "then", "elif", "report", "start", "rc", "name", "wait", "read", "case",
-    "esac", "in", "dirname",
+    "esac", "in",
 }  # fmt: skip
 # Standard Debian base-system tools (essential packages), present on every Debian machine.
-ESSENTIAL = {"dirname", "date", "sort", "head", "tail", "cat", "grep", "sed", "awk", "mktemp"}
+ESSENTIAL = {
+    "dirname", "date", "sort", "head", "tail", "cat", "grep", "sed", "awk", "mktemp", "mkdir",
+    "rm", "install", "id",
+}  # fmt: skip
 
 
 def test_every_command_the_lab_code_runs_is_in_the_list() -> None:
@@ -175,5 +181,8 @@ def test_the_scan_sees_a_new_command(tmp_path: Path) -> None:
     )
     assert _literal_commands(code) == {"frobnicate", "tcpdump", "skopeo"}
     script = tmp_path / "run"
-    script.write_text("set -e\nFOO=1 jq . x | gzip -c && cd /x; skopeo copy # not: curl\n")
+    script.write_text(
+        "set -e\nhelper() {\n  true\n}\nFOO=1 jq . x | gzip -c && cd /x; skopeo copy # not: curl\n"
+        "helper\n"
+    )
     assert _shell_commands(script) - BUILTINS == {"jq", "gzip", "skopeo"}
