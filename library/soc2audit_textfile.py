@@ -72,29 +72,17 @@ diff:
 """
 
 import os
-import re
 import tempfile
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
-
-_SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)\s*$")
-
-
-def samples(text: str, names: set[str]) -> dict[str, str]:
-    """``name{labels}`` -> value for the samples of the given metric names."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        match = _SAMPLE.match(line)
-        if match and match.group(1) in names:
-            out[match.group(1) + (match.group(2) or "")] = match.group(3)
-    return out
-
-
-def count_samples(text: str) -> int:
-    return sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+from ansible.module_utils.soc2_textfile import (
+    COMPARE_METRICS,
+    bad_line,
+    count_samples,
+    diff,
+    samples,
+)
 
 
 def main() -> None:
@@ -107,12 +95,7 @@ def main() -> None:
             "compare_metrics": {
                 "type": "list",
                 "elements": "str",
-                "default": [
-                    "soc2audit_check_result",
-                    "soc2audit_check_info",
-                    "soc2audit_check_criterion_info",
-                    "soc2audit_build_info",
-                ],
+                "default": list(COMPARE_METRICS),
             },
         },
         supports_check_mode=True,
@@ -125,9 +108,9 @@ def main() -> None:
         mode = int(p["mode"], 8)
     except ValueError:
         module.fail_json(msg=f"mode {p['mode']!r} is not an octal file mode", changed=False)
-    for lineno, line in enumerate(content.splitlines(), 1):
-        if line and not line.startswith("#") and not _SAMPLE.match(line):
-            module.fail_json(msg=f"content line {lineno} is not a sample: {line[:120]!r}")
+    bad = bad_line(content)
+    if bad:
+        module.fail_json(msg=f"content line {bad[0]} is not a sample: {bad[1][:120]!r}")
     directory = os.path.dirname(path)
     names = set(p["compare_metrics"])
     try:
@@ -141,12 +124,7 @@ def main() -> None:
     changed = before != after
     result: dict[str, Any] = {"changed": changed, "path": path, "series": count_samples(content)}
     if module._diff:
-        result["diff"] = {
-            "before": "".join(f"{k} {v}\n" for k, v in sorted((before or {}).items())),
-            "after": "".join(f"{k} {v}\n" for k, v in sorted(after.items())),
-            "before_header": path,
-            "after_header": path,
-        }
+        result["diff"] = diff(path, before, after)
     if module.check_mode:
         module.exit_json(**result)
     if not os.path.isdir(directory):

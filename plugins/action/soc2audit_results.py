@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,16 +64,31 @@ def _testinfra_rows(
     return out
 
 
+def _family_error(error: Any) -> tuple[str, str] | None:
+    """(family, reason) of one entry of soc2audit_errors, a dict {family, reason}; None for an
+    entry that is not one (it is still shown in the host's message)."""
+    if not isinstance(error, Mapping):
+        return None
+    family, reason = str(error.get("family") or ""), str(error.get("reason") or "failed")
+    return (family, reason) if family else None
+
+
+def _error_text(error: Any) -> str:
+    named = _family_error(error)
+    return f"{named[0]}: {named[1]}" if named else str(error)
+
+
 def _family_errors(
     errors: list[Any], checks: list[dict[str, Any]], catalog: Any, groups: list[str]
 ) -> list[dict[str, Any]]:
-    """Error results for the module checks of each family named in an error ("PKI: why")."""
+    """Error results for the module checks of each family in soc2audit_errors."""
     reported = {c.get("check_id") for c in checks}
     out: list[dict[str, Any]] = []
     for error in errors:
-        family, _, why = str(error).partition(": ")
-        if not why:
+        named = _family_error(error)
+        if not named:
             continue
+        family, why = named
         for check in catalog.applicable(groups):
             if check.family != family or check.id in reported:
                 continue
@@ -127,8 +143,8 @@ class ActionModule(ActionBase):
             checks = verified.get("checks")
             errors = list(hv.get("soc2audit_errors") or [])
             if checks:
-                # A family whose parameters could not be worked out ("PKI: why") did not run on
-                # a host that otherwise reported: its checks are errors that say why.
+                # A family whose parameters could not be worked out ({family, reason}) did not
+                # run on a host that otherwise reported: its checks are errors that say why.
                 checks = list(checks) + _family_errors(
                     errors, checks, catalog, [g for g in hv.get("group_names", [])]
                 )
@@ -137,7 +153,7 @@ class ActionModule(ActionBase):
                 errors.append(str(verified["msg"]).strip())
             if not checks and not errors:
                 errors = ["host unreachable or the drift play did not run on it"]
-            host_errors[host] = "; ".join(str(e) for e in errors)
+            host_errors[host] = "; ".join(_error_text(e) for e in errors)
             host_observations[host] = list(verified.get("observations") or [])
 
         testinfra = _testinfra_rows(

@@ -1,0 +1,40 @@
+"""The installed-package list site.yml reads once per host (plugins/filter/packages.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+_SPEC = importlib.util.spec_from_file_location(
+    "soc2_filter_packages", Path(__file__).resolve().parents[2] / "plugins/filter/packages.py"
+)
+assert _SPEC and _SPEC.loader
+F = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(F)
+
+DPKG = (
+    "chrony\t4.3-2+deb12u1\tii \n"
+    "auditd\t1:3.0.9-1\tii \n"
+    "ntp\t1:4.2.8p15\trc \n"
+    "libc6:amd64\t2.36-9\tii \n"
+    "half\t1.0\tiU \n"
+    "\n"
+    "garbage line\n"
+)
+
+
+def test_only_installed_packages_with_their_versions() -> None:
+    assert F.dpkg_installed(DPKG) == {
+        "chrony": "4.3-2+deb12u1",
+        "auditd": "1:3.0.9-1",
+        "libc6": "2.36-9",
+    }
+    assert F.dpkg_installed("") == {}
+
+
+def test_missing_packages_and_unknown_inventory() -> None:
+    installed = F.dpkg_installed(DPKG)
+    assert F.packages_missing(["chrony", "auditd"], installed) == []
+    assert F.packages_missing(["chrony", "ntp", "nftables"], installed) == ["ntp", "nftables"]
+    # Nothing known (the role on its own): everything counts as missing, apt decides.
+    assert F.packages_missing(["chrony"], None) == ["chrony"]
