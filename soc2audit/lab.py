@@ -293,22 +293,16 @@ def debian_mirror(apt: Path = Path("/etc/apt")) -> str:
     )
 
 
-def image_recipe(suite: str) -> str:
-    return json.dumps(
-        {
-            "suite": suite,
-            "variant": "minbase",
-            "packages": sorted(BASE_PACKAGES),
-            "customise": IMAGE_CUSTOMISE,
-            "version": 1,
-        },
-        sort_keys=True,
-    )
+def recipe_ref(name: str, suite: str, recipe: dict[str, object]) -> str:
+    """An image name that changes whenever its recipe does: `localhost/<name>:<suite>-<hash>`."""
+    text = json.dumps({**recipe, "version": 1}, sort_keys=True)
+    return f"localhost/{name}:{suite}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
 
 
 def image_ref(suite: str) -> str:
-    digest = hashlib.sha256(image_recipe(suite).encode()).hexdigest()[:12]
-    return f"localhost/soc2audit-base:{suite}-{digest}"
+    """The base image (debootstrap minbase), used by the lab."""
+    recipe = {"suite": suite, "variant": "minbase", "packages": sorted(BASE_PACKAGES)}
+    return recipe_ref("soc2audit-base", suite, {**recipe, "customise": IMAGE_CUSTOMISE})
 
 
 def image_exists(ref: str) -> bool:
@@ -388,21 +382,10 @@ apt-get clean
 """
 
 
-def warm_recipe(suite: str) -> str:
-    return json.dumps(
-        {
-            "base": image_ref(suite),
-            "packages": sorted(WARM_PACKAGES),
-            "customise": WARM_CUSTOMISE,
-            "version": 1,
-        },
-        sort_keys=True,
-    )
-
-
 def warm_image_ref(suite: str) -> str:
-    digest = hashlib.sha256(warm_recipe(suite).encode()).hexdigest()[:12]
-    return f"localhost/soc2audit-molecule:{suite}-{digest}"
+    """The molecule image: the base image plus WARM_PACKAGES."""
+    recipe = {"base": image_ref(suite), "packages": sorted(WARM_PACKAGES)}
+    return recipe_ref("soc2audit-molecule", suite, {**recipe, "customise": WARM_CUSTOMISE})
 
 
 def ensure_warm_image(suite: str) -> str:
