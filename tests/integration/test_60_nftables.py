@@ -364,7 +364,7 @@ def test_change_that_cuts_the_control_node_rolls_itself_back(
 ) -> None:
     """No control-node rule and no admin network: the new table drops the control node's new
     SSH connections. The play cannot reconnect, fails, and the timer restores the old table."""
-    host, rollback = "edge2", 60
+    host, rollback = "edge2", 30
     live_before = sha(host, TABLE)
     persisted_before = sha(host, "cat /etc/nftables.d/soc2_filter.nft")
     started = time.monotonic()
