@@ -64,8 +64,9 @@ LOCAL_ACTIONS = {
         "assert",
     )
 }
-# Actions that reach the host with one shell command, without starting Python there.
-SHELL_ACTIONS = {"soc2audit_textfile", "ansible.builtin.raw", "raw"}
+# Actions that reach the host with one shell command, without starting Python there (the
+# soc2audit_textfile action says so in its result: method shell).
+SHELL_ACTIONS = {"ansible.builtin.raw", "raw"}
 
 
 def env(**extra: str) -> dict[str, str]:
@@ -112,7 +113,7 @@ def round_trips(json_output: str) -> dict[str, dict[str, int]]:
                 if action in LOCAL_ACTIONS or res.get("_ansible_delegated_vars"):
                     continue
                 trips[host] += 1
-                if action not in SHELL_ACTIONS:
+                if action not in SHELL_ACTIONS and res.get("method") != "shell":
                     modules[host] += 1
     return {h: {"round_trips": trips[h], "module_runs": modules[h]} for h in sorted(trips)}
 
