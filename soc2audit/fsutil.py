@@ -15,6 +15,10 @@ def atomic_write(path: Path | str, data: bytes | str, mode: int = 0o640) -> Path
     starts with a dot and ends in ``.tmp`` so globs such as ``*.prom`` or ``*.jsonl`` skip it.
     """
     target = Path(path)
+    if target.exists() and not target.is_file():
+        # os.replace would put a regular file where a device or directory was: renaming over
+        # /dev/null as root once replaced the machine's null device.
+        raise ValueError(f"{target} exists and is not a regular file; refusing to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")

@@ -244,3 +244,14 @@ def test_summary_cli_exit_status(
     incomplete = [*passing[:-1], {**passing[-1], "result": "not_run"}]
     results_file.write_text("".join(json.dumps(r) + "\n" for r in incomplete))
     assert summary.main() == 2
+
+
+def test_atomic_write_never_replaces_a_device_or_directory(tmp_path: Path) -> None:
+    from soc2audit.fsutil import atomic_write
+
+    with pytest.raises(ValueError, match="not a regular file"):
+        atomic_write("/dev/null", "x")
+    assert Path("/dev/null").is_char_device()
+    with pytest.raises(ValueError, match="not a regular file"):
+        atomic_write(tmp_path, "x")
+    assert atomic_write(tmp_path / "f", "x").read_text() == "x"
