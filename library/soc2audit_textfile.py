@@ -77,7 +77,7 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.soc2_textfile import (
-    COMPARE_METRICS,
+    ARGUMENT_SPEC,
     bad_line,
     count_samples,
     diff,
@@ -87,17 +87,7 @@ from ansible.module_utils.soc2_textfile import (
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={
-            "path": {"type": "path", "required": True},
-            "content": {"type": "str", "required": True},
-            "mode": {"type": "str", "default": "0644"},
-            "create_dir": {"type": "bool", "default": True},
-            "compare_metrics": {
-                "type": "list",
-                "elements": "str",
-                "default": list(COMPARE_METRICS),
-            },
-        },
+        argument_spec=ARGUMENT_SPEC,
         supports_check_mode=True,
     )
     p = module.params

@@ -29,15 +29,7 @@ TEXTFILE = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(TEXTFILE)
 
 ARGUMENT_SPEC: dict[str, Any] = {
-    "path": {"type": "path", "required": True},
-    "content": {"type": "str", "required": True},
-    "mode": {"type": "str", "default": "0644"},
-    "create_dir": {"type": "bool", "default": True},
-    "compare_metrics": {
-        "type": "list",
-        "elements": "str",
-        "default": list(TEXTFILE.COMPARE_METRICS),
-    },
+    **TEXTFILE.ARGUMENT_SPEC,
     "method": {"type": "str", "choices": ["shell", "module"], "default": "shell"},
 }
 # First line of the command's output: whether the file existed; its old content follows.

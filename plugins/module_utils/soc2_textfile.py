@@ -18,6 +18,16 @@ COMPARE_METRICS = (
     "soc2audit_build_info",
 )
 
+# The options of the soc2audit_textfile module; its action (the drift run's shell method) takes
+# the same ones plus `method`.
+ARGUMENT_SPEC = {
+    "path": {"type": "path", "required": True},
+    "content": {"type": "str", "required": True},
+    "mode": {"type": "str", "default": "0644"},
+    "create_dir": {"type": "bool", "default": True},
+    "compare_metrics": {"type": "list", "elements": "str", "default": list(COMPARE_METRICS)},
+}
+
 
 def samples(text: str, names: set[str]) -> dict[str, str]:
     """``name{labels}`` -> value for the samples of the given metric names."""
