@@ -5,48 +5,27 @@ turns their outcomes into check results; any other pytest run (tests/unit, tests
 bare ``pytest .``) ignores this directory.
 
 Settings come from the roles' defaults overlaid with the host's inventory variables, the way the
-roles themselves see them (a templated value is not evaluated here: it is an error).
+roles themselves see them (soc2audit.pytest_plugin.role_settings; a templated value is not
+evaluated here: it is an error). Each check file keeps the settings only it needs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
-from testinfra.backend.ansible import AnsibleBackend
 from testinfra.host import Host
 
+from soc2audit.pytest_plugin import role_settings, setting
+
 PLUGIN = "soc2audit.pytest_plugin"
-REPO = Path(__file__).resolve().parent.parent
 
 
 def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
     if not config.pluginmanager.has_plugin(PLUGIN):
         return True
     return None
-
-
-def role_defaults(role: str) -> dict[str, Any]:
-    path = REPO / "roles" / role / "defaults" / "main.yml"
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-
-
-def settings(host: Host, role: str) -> dict[str, Any]:
-    """The role's defaults overlaid with the host's inventory variables."""
-    merged = dict(role_defaults(role))
-    if isinstance(host.backend, AnsibleBackend):
-        merged.update(host.backend.get_variables())
-    return merged
-
-
-def setting(values: dict[str, Any], name: str) -> Any:
-    value = values[name]
-    if isinstance(value, str) and "{{" in value:
-        raise ValueError(f"{name} is templated ({value!r}); set a literal value in the inventory")
-    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +41,7 @@ class HostCredential:
 @pytest.fixture(scope="module")
 def pki_credential(host: Host) -> HostCredential:
     """Paths of the `host` certificate request (pki role defaults, inventory overrides)."""
-    values = settings(host, "pki")
+    values = role_settings(host, "pki")
     cert_dir = setting(values, "pki_cert_dir")
     key_dir = setting(values, "pki_key_dir")
     requests = setting(values, "pki_certificate_requests") or []
@@ -75,18 +54,3 @@ def pki_credential(host: Host) -> HostCredential:
         fullchain=str(request.get("fullchain_path", f"{cert_dir}/host-fullchain.crt")),
         ca_chain=str(setting(values, "pki_ca_chain_path")),
     )
-
-
-@dataclasses.dataclass(frozen=True)
-class TimeSettings:
-    service: str
-    servers_group: str
-
-
-@pytest.fixture(scope="module")
-def time_settings(host: Host) -> TimeSettings:
-    """The chrony unit name (Debian: chrony, RedHat family: chronyd) and the servers group."""
-    values = settings(host, "timesync")
-    distribution = (host.system_info.distribution or "").lower()
-    service = "chrony" if distribution in ("debian", "ubuntu") else "chronyd"
-    return TimeSettings(service, str(setting(values, "timesync_servers_group")))

@@ -12,19 +12,18 @@ at most ANSWER_TIMEOUT (refusals) or SERVE_TIMEOUT (an answer that must come).
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 import shlex
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any
 
 import pytest
 from testinfra.host import Host
 
-if TYPE_CHECKING:
-    from conftest import TimeSettings
-
-    from soc2audit.pytest_plugin import Peer
+from soc2audit.pytest_plugin import Peer, Target, role_settings, setting
+from soc2audit.pytest_plugin import background as soc2_background_probe
 
 COMMAND_PORT = 323
 NTP_PORT = 123
@@ -54,6 +53,25 @@ else:
     else:
         print("garbage", data[:48].hex())
 """
+
+
+@dataclasses.dataclass(frozen=True)
+class TimeSettings:
+    service: str
+    servers_group: str
+
+
+def time_settings_of(host: Host) -> TimeSettings:
+    """The chrony unit name (Debian: chrony, RedHat family: chronyd) and the servers group."""
+    values = role_settings(host, "timesync")
+    distribution = (host.system_info.distribution or "").lower()
+    service = "chrony" if distribution in ("debian", "ubuntu") else "chronyd"
+    return TimeSettings(service, str(setting(values, "timesync_servers_group")))
+
+
+@pytest.fixture(scope="module")
+def time_settings(host: Host) -> TimeSettings:
+    return time_settings_of(host)
 
 
 def _udp_sockets(host: Host, port: int) -> list[tuple[str, str]]:
@@ -104,21 +122,16 @@ def test_command_port_bound_to_loopback_only(
     assert not exposed, f"chronyd's command port listens on {', '.join(exposed)}"
 
 
-@pytest.mark.soc2_check("TIME-08")
-def test_command_port_gives_a_peer_no_answer(
-    host: Host,
-    chronyd: dict[str, bool],
-    soc2_peer: Peer,
-    soc2_address: str,
-    soc2_record: Callable[..., None],
-) -> None:
-    """A peer host's chronyc gets no answer from this host's command port."""
+@soc2_background_probe
+def _command_port_from_a_peer(target: Target) -> dict[str, Any]:
+    """A peer's chronyc against the host's command port: answered or not."""
+    peer = target.peer()
     ms = int(ANSWER_TIMEOUT * 1000)
     command = shlex.join(
-        ["chronyc", "-n", "-m", "-h", soc2_address, f"timeout {ms}", "retries 0", "tracking"]
+        ["chronyc", "-n", "-m", "-h", target.address, f"timeout {ms}", "retries 0", "tracking"]
     )
     # `timeout` bounds chronyc whatever it does; 124 means it was still waiting.
-    result = soc2_peer.host.run(f"timeout {ANSWER_TIMEOUT + 2:.0f} {command}")
+    result = peer.host.run(f"timeout {ANSWER_TIMEOUT + 2:.0f} {command}")
     output = f"{result.stdout}\n{result.stderr}".strip()
     reply = output.splitlines()[0] if output else f"exit {result.rc}"
     if result.rc == 124 or "506 Cannot talk to daemon" in output:
@@ -126,13 +139,22 @@ def test_command_port_gives_a_peer_no_answer(
     elif "Reference ID" in output or re.search(r"^5\d\d ", output, re.M):
         answered = True  # chronyd replied, with data or with a refusal such as 501 Not authorised
     else:
-        raise RuntimeError(f"chronyc on {soc2_peer.name} exited {result.rc}: {reply}")
-    soc2_record(
-        observed={"from": soc2_peer.name, "to": soc2_address, "answered": answered, "reply": reply},
-        expected={"answered": False},
-    )
-    assert not answered, (
-        f"chronyc on {soc2_peer.name} got an answer from {soc2_address}:{COMMAND_PORT}: {reply}"
+        raise RuntimeError(f"chronyc on {peer.name} exited {result.rc}: {reply}")
+    return {"from": peer.name, "to": target.address, "answered": answered, "reply": reply}
+
+
+@pytest.mark.soc2_check("TIME-08")
+def test_command_port_gives_a_peer_no_answer(
+    host: Host,
+    chronyd: dict[str, bool],
+    soc2_background: Callable[..., Any],
+    soc2_record: Callable[..., None],
+) -> None:
+    """A peer host's chronyc gets no answer from this host's command port."""
+    seen = soc2_background(_command_port_from_a_peer)
+    soc2_record(observed=seen, expected={"answered": False})
+    assert not seen["answered"], (
+        f"chronyc on {seen['from']} got an answer from {seen['to']}:{COMMAND_PORT}: {seen['reply']}"
     )
 
 
@@ -143,6 +165,20 @@ def _ntp_query(peer: Peer, address: str, timeout: float) -> str:
     if result.rc != 0:
         raise RuntimeError(f"{peer.name}: NTP probe failed: {result.stderr.strip()[-300:]}")
     return result.stdout.strip()
+
+
+def _is_time_server(target: Target) -> bool:
+    return time_settings_of(target.host).servers_group in target.groups
+
+
+@soc2_background_probe
+def _ntp_from_a_peer(target: Target) -> dict[str, str] | None:
+    """A peer's NTP query to the host: waits SERVE_TIMEOUT for a time server's answer,
+    ANSWER_TIMEOUT for the answer any other host must not give."""
+    server = _is_time_server(target)
+    peer = target.peer()
+    reply = _ntp_query(peer, target.address, SERVE_TIMEOUT if server else ANSWER_TIMEOUT)
+    return {"from": peer.name, "to": target.address, "reply": reply}
 
 
 @pytest.mark.soc2_check("TIME-09")
@@ -170,20 +206,16 @@ def test_only_time_servers_answer_ntp(
     host: Host,
     time_settings: TimeSettings,
     soc2_groups: list[str],
-    soc2_peer: Peer,
-    soc2_address: str,
+    soc2_background: Callable[..., Any],
     soc2_record: Callable[..., None],
 ) -> None:
     """A peer's NTP query to a host outside the time servers group gets no answer."""
     if time_settings.servers_group in soc2_groups:
         pytest.skip(f"not applicable: {host.backend.get_hostname()} is a time server")
-    reply = _ntp_query(soc2_peer, soc2_address, ANSWER_TIMEOUT)
-    soc2_record(
-        observed={"from": soc2_peer.name, "to": soc2_address, "reply": reply},
-        expected={"reply": "refused or timeout"},
-    )
-    assert reply in ("refused", "timeout"), (
-        f"{soc2_address}:{NTP_PORT} answered an NTP query from {soc2_peer.name}: {reply}"
+    seen = soc2_background(_ntp_from_a_peer)
+    soc2_record(observed=seen, expected={"reply": "refused or timeout"})
+    assert seen["reply"] in ("refused", "timeout"), (
+        f"{seen['to']}:{NTP_PORT} answered an NTP query from {seen['from']}: {seen['reply']}"
     )
 
 
@@ -192,20 +224,17 @@ def test_time_server_answers_the_fleet(
     host: Host,
     time_settings: TimeSettings,
     soc2_groups: list[str],
-    soc2_peer: Peer,
-    soc2_address: str,
+    soc2_background: Callable[..., Any],
     soc2_record: Callable[..., None],
 ) -> None:
     """The time server answers a fleet host's NTP query with a synchronised stratum."""
     if time_settings.servers_group not in soc2_groups:
         pytest.skip(f"not applicable: not in {time_settings.servers_group}")
-    reply = _ntp_query(soc2_peer, soc2_address, SERVE_TIMEOUT)
+    seen = soc2_background(_ntp_from_a_peer)
+    reply = seen["reply"]
     stratum = int(reply.split()[1]) if reply.startswith("answer") else None
-    soc2_record(
-        observed={"from": soc2_peer.name, "to": soc2_address, "reply": reply, "stratum": stratum},
-        expected={"stratum": "1..15"},
-    )
+    soc2_record(observed={**seen, "stratum": stratum}, expected={"stratum": "1..15"})
     assert stratum is not None, (
-        f"no NTP answer from {soc2_address}:{NTP_PORT} to {soc2_peer.name}: {reply}"
+        f"no NTP answer from {seen['to']}:{NTP_PORT} to {seen['from']}: {reply}"
     )
-    assert 1 <= stratum <= 15, f"answers unsynchronised (stratum {stratum}) to {soc2_peer.name}"
+    assert 1 <= stratum <= 15, f"answers unsynchronised (stratum {stratum}) to {seen['from']}"

@@ -27,8 +27,16 @@ options:
       - Family name (V(pki), V(time), V(net), V(aud)) to that family's verifier parameters. A
         family that is left out or V(null) is not run, and the control node reports its checks
         as C(not_run).
+      - Give O(families) or O(family_vars).
     type: dict
-    required: true
+  family_vars:
+    description:
+      - Instead of O(families), a list of C({family, key, var}) (V(family) as in the catalog,
+        V(key) as in O(families), V(var) the name of the variable holding that family's
+        parameters). The action plugin resolves each variable on the control node; a family whose
+        variable cannot be resolved is left out and returned in RV(family_errors).
+    type: list
+    elements: dict
 """
 
 EXAMPLES = r"""
@@ -77,6 +85,12 @@ families:
 errors:
   description: Per family that could not run, why.
   type: dict
+  returned: always
+family_errors:
+  description: Per family left out because its O(family_vars) variable could not be resolved,
+    C({family, reason}) (empty with O(families)).
+  type: list
+  elements: dict
   returned: always
 durations:
   description: Seconds each family took on the host.
@@ -137,10 +151,22 @@ def run_family(module: Any, family: Any, raw: dict[str, Any]) -> tuple[dict[str,
 
 def main() -> None:
     module = AnsibleModule(
-        argument_spec={"families": {"type": "dict", "required": True}},
+        argument_spec={
+            "families": {"type": "dict"},
+            # Resolved into `families` by the action plugin (plugins/action/soc2_verify.py).
+            "family_vars": {"type": "list", "elements": "dict"},
+        },
+        required_one_of=[("families", "family_vars")],
+        mutually_exclusive=[("families", "family_vars")],
         supports_check_mode=True,
     )
     requested = module.params["families"]
+    if requested is None:
+        module.fail_json(
+            msg="family_vars must be resolved by the soc2_verify action plugin "
+            "(plugins/action/soc2_verify.py); is action_plugins set as in ansible.cfg?",
+            changed=False,
+        )
     unknown = sorted(set(requested) - set(FAMILIES))
     if unknown:
         module.fail_json(

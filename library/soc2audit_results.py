@@ -14,7 +14,7 @@ description:
     calls C(soc2audit.pipeline.process_run), the same code the C(soc2audit) CLI reports from.
   - Reads, for every host in O(hosts), what the drift play left in its host variables (the
     registered C(soc2audit_verify) result with its C(checks) and C(observations), the
-    C(soc2audit_errors) recorded when a family's parameters failed, C(group_names)) and the
+    its C(family_errors) when a family's parameters failed, C(group_names)) and the
     testinfra results, and builds the full result set of the run - one result per host and
     applicable catalog check. A host that produced nothing is C(not_run) for every check that
     applies to it, with the reason; a family whose parameters failed on a host that otherwise

@@ -42,16 +42,18 @@ import os
 import shlex
 import shutil
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any
 
 import pytest
 import testinfra
+import yaml
 from testinfra.backend.ansible import AnsibleBackend
 from testinfra.backend.base import CommandResult
 from testinfra.backend.ssh import SshBackend
@@ -115,6 +117,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     state = config.stash.get(_STATE, None)
+    if state is not None:
+        state.background.close()
     if state is not None and config.pluginmanager.is_registered(state.recorder):
         config.pluginmanager.unregister(state.recorder)
 
@@ -136,6 +140,7 @@ class State:
     recorder: Recorder
     reachable: dict[str, BaseException | None] = dataclasses.field(default_factory=dict)
     warned: set[str] = dataclasses.field(default_factory=set)
+    background: Background = dataclasses.field(default_factory=lambda: Background())
 
 
 # ---------------------------------------------------------------- collection
@@ -196,6 +201,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         with ThreadPoolExecutor(max_workers=min(16, len(hosts))) as pool:
             for future in [pool.submit(_try_probe, h, state) for h in hosts.values()]:
                 future.result()
+    # Every background probe of every collected check file, for every reachable host, at once.
+    for item in session.items:
+        bound = item.stash.get(_CHECK, None)
+        module = getattr(item, "module", None)
+        if bound is None or module is None or state.reachable.get(bound[0]) is not None:
+            continue
+        for fn in background_probes(module):
+            state.background.start(fn, item.callspec.params[_HOST_PARAM], state)
 
 
 def _try_probe(host: Host, state: State) -> None:
@@ -279,6 +292,24 @@ def probe(host: Host, state: State) -> None:
         raise failure
 
 
+def role_settings(host: Host, role: str) -> dict[str, Any]:
+    """A role's defaults (roles/<role>/defaults/main.yml) overlaid with the host's inventory
+    variables, the way the role sees them (templated values are not evaluated: see setting)."""
+    path = REPO / "roles" / role / "defaults" / "main.yml"
+    merged = dict(yaml.safe_load(path.read_text(encoding="utf-8")) or {})
+    if isinstance(host.backend, AnsibleBackend):
+        merged.update(host.backend.get_variables())
+    return merged
+
+
+def setting(values: dict[str, Any], name: str) -> Any:
+    """values[name], refusing a templated value (the checks cannot evaluate Jinja)."""
+    value = values[name]
+    if isinstance(value, str) and "{{" in value:
+        raise ValueError(f"{name} is templated ({value!r}); set a literal value in the inventory")
+    return value
+
+
 def groups_of(host: Host) -> list[str]:
     """The host's inventory groups (Ansible's group_names: without `all`)."""
     backend = host.backend
@@ -339,7 +370,84 @@ def find_peer(host: Host, state: State) -> Peer | None:
     raise RuntimeError(f"no other inventory host is reachable: {'; '.join(tried)}")
 
 
+# ---------------------------------------------------------------- background probes
+#
+# A check that must wait for something not to happen (a peer's connection attempt that must get
+# no answer) costs its timeout. Run one after the other, those waits were most of a drift run's
+# testinfra time. A check file marks such an observation as a background probe, a module-level
+# function `probe(target: Target) -> value`; the plugin starts every probe of every collected
+# file for every reachable host at once when collection ends, and the check judges the value
+# with the `soc2_background` fixture. A probe's exception (pytest.skip included) is raised in the
+# check that asks for it, so its result is what the same code in the check's body would give.
+
+_BACKGROUND_ATTR = "_soc2audit_background"
+
+
+def background(fn: Callable[[Target], Any]) -> Callable[[Target], Any]:
+    """Mark a check file's function as a background probe (see above)."""
+    setattr(fn, _BACKGROUND_ATTR, True)
+    return fn
+
+
+def background_probes(module: ModuleType) -> list[Callable[[Target], Any]]:
+    """The background probes a check file defines, in definition order."""
+    return [v for v in vars(module).values() if callable(v) and getattr(v, _BACKGROUND_ATTR, 0)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """What a background probe gets: the host under check and how its peers reach it."""
+
+    host: Host
+    name: str
+    address: str
+    groups: list[str]
+    state: State = dataclasses.field(repr=False)
+
+    def peer(self) -> Peer:
+        """As the soc2_peer fixture: another reachable host; skips when there is none."""
+        peer = find_peer(self.host, self.state)
+        if peer is None:
+            pytest.skip("not applicable: no other inventory host to connect from")
+        return peer
+
+
+class Background:
+    """The session's background probes: one job per (probe, host), run in threads."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._jobs: dict[tuple[str, str], Future[Any]] = {}
+        self._lock = threading.Lock()
+
+    def start(self, fn: Callable[[Target], Any], host: Host, state: State) -> Future[Any]:
+        key = (f"{fn.__module__}.{fn.__qualname__}", host_name(host))
+        with self._lock:
+            if key not in self._jobs:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="soc2bg")
+                target = Target(host, host_name(host), address_of(host), groups_of(host), state)
+                self._jobs[key] = self._pool.submit(fn, target)
+            return self._jobs[key]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
 # ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture
+def soc2_background(host: Host, request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """``soc2_background(probe)``: this host's value of a background probe (started now if it
+    was not started with the others), or the exception the probe raised."""
+    state = request.config.stash[_STATE]
+
+    def result(fn: Callable[[Target], Any]) -> Any:
+        return state.background.start(fn, host, state).result()
+
+    return result
 
 
 @pytest.fixture(scope="module", autouse=True)

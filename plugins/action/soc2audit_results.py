@@ -65,7 +65,7 @@ def _testinfra_rows(
 
 
 def _family_error(error: Any) -> tuple[str, str] | None:
-    """(family, reason) of one entry of soc2audit_errors, a dict {family, reason}; None for an
+    """(family, reason) of one entry of family_errors (soc2_verify), a dict {family, reason}; None for an
     entry that is not one (it is still shown in the host's message)."""
     if not isinstance(error, Mapping):
         return None
@@ -81,7 +81,7 @@ def _error_text(error: Any) -> str:
 def _family_errors(
     errors: list[Any], checks: list[dict[str, Any]], catalog: Any, groups: list[str]
 ) -> list[dict[str, Any]]:
-    """Error results for the module checks of each family in soc2audit_errors."""
+    """Error results for the module checks of each family in family_errors."""
     reported = {c.get("check_id") for c in checks}
     out: list[dict[str, Any]] = []
     for error in errors:
@@ -141,7 +141,9 @@ class ActionModule(ActionBase):
             host_groups[host] = [g for g in hv.get("group_names", []) if g != "ungrouped"]
             verified = hv.get("soc2audit_verify") or {}
             checks = verified.get("checks")
-            errors = list(hv.get("soc2audit_errors") or [])
+            # {family, reason} of each family whose parameters could not be worked out
+            # (plugins/action/soc2_verify.py).
+            errors = list(verified.get("family_errors") or [])
             if checks:
                 # A family whose parameters could not be worked out ({family, reason}) did not
                 # run on a host that otherwise reported: its checks are errors that say why.

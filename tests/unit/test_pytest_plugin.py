@@ -411,6 +411,79 @@ def test_ansible_inventory_names_groups_and_peers(pytester: pytest.Pytester) -> 
     assert run(pytester, "--hosts=ansible://nomatch", f"--ansible-inventory={inventory}") == []
 
 
+BACKGROUND_TESTS = """
+import os
+import pytest
+from soc2audit.pytest_plugin import background
+
+LOG = os.environ["SOC2_BG_LOG"]
+
+
+def _log(line):
+    with open(LOG, "a") as handle:
+        handle.write(line + "\\n")
+
+
+@background
+def _peer_view(target):
+    _log(f"probe {target.name}")
+    peer = target.peer()
+    return {"host": target.name, "address": target.address, "groups": target.groups,
+            "from": peer.name, "echo": peer.host.check_output("echo from-" + peer.name)}
+
+
+@background
+def _broken(target):
+    if target.name == "web1":
+        raise RuntimeError("the peer's probe could not run: exit 2")
+    pytest.skip("not applicable: only web1 has one")
+
+
+@pytest.mark.soc2_check("TIME-90")
+def test_uses_the_probe(host, soc2_background, soc2_record):
+    _log(f"check {host.backend.get_hostname()}")
+    seen = soc2_background(_peer_view)
+    soc2_record(observed=seen)
+    assert seen["echo"] == "from-" + seen["from"]
+
+
+@pytest.mark.soc2_check("TIME-91")
+def test_probe_errors_and_skips(host, soc2_background):
+    soc2_background(_broken)
+"""
+
+
+def test_background_probes_start_for_every_host_before_the_first_check(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every host's background probe is started when collection ends, so the waits of all hosts
+    overlap; its value, exception or skip reaches the check that asks for it."""
+    inventory = pytester.path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump(INVENTORY))
+    log = pytester.path / "order.log"
+    monkeypatch.setenv("SOC2_BG_LOG", str(log))
+    pytester.makepyfile(test_background=BACKGROUND_TESTS)
+    lines = run(pytester, "--hosts=ansible://all", f"--ansible-inventory={inventory}")
+    got = {(line["host"], line["check_id"]): line for line in lines}
+    order = log.read_text().split("\n")
+    # Both hosts' probes were started before the first check's body ran.
+    first_check = next(i for i, line in enumerate(order) if line.startswith("check"))
+    assert {"probe web1", "probe web2"} <= set(order[:first_check]), order
+    assert order.count("probe web1") == 1 and order.count("probe web2") == 1
+    assert got[("web1", "TIME-90")]["result"] == "pass"
+    assert got[("web1", "TIME-90")]["observed"] == {
+        "host": "web1",
+        "address": "192.0.2.11",
+        "groups": ["edge"],
+        "from": "web2",
+        "echo": "from-web2",
+    }
+    assert got[("web2", "TIME-90")]["observed"]["from"] == "web1"
+    assert got[("web1", "TIME-91")]["result"] == "error"
+    assert "the peer's probe could not run: exit 2" in got[("web1", "TIME-91")]["message"]
+    assert got[("web2", "TIME-91")]["result"] == "not_applicable"
+
+
 def test_xdist_controller_writes_the_same_results_once(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_outcomes=OUTCOMES)
     serial = run(pytester)

@@ -1,0 +1,70 @@
+# Copyright: soc2-audit-metrics contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin for soc2_verify: work out each family's verifier parameters on the control node,
+then run the module once on the host.
+
+With ``family_vars`` (a list of ``{family, key, var}``) each named variable (a role's
+``_<role>_verify_params`` in roles/<role>/vars/main.yml) is resolved here, one family at a time:
+a family whose parameters cannot be worked out is left out of the module call and comes back in
+``family_errors`` as ``{family, reason}``, and the other families still run. This is the drift
+run's only task per host that costs anything (docs/drift.md "Cost of a drift run"): the
+parameters and the round trip in one task, where a loop of set_fact tasks and a record task
+cost one task executor each per host.
+
+``families`` (values, as the module takes them) still works and is passed straight through.
+Documentation: library/soc2_verify.py.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+# How Ansible words an undefined or failing variable; the part after it is the reason.
+_RESOLVING = re.compile(r"^.*Error while resolving value for [^:]*: ", re.S)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(getattr(exc, "message", "") or exc).strip().splitlines()
+    return _RESOLVING.sub("", text[0] if text else type(exc).__name__) or "failed"
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+
+    def _resolve(self, entries: Any) -> tuple[dict[str, Any], list[dict[str, str]]]:
+        if not isinstance(entries, list):
+            raise AnsibleActionFail("soc2_verify: family_vars must be a list of {family, key, var}")
+        families: dict[str, Any] = {}
+        errors: list[dict[str, str]] = []
+        for entry in entries:
+            if not isinstance(entry, dict) or not {"family", "key", "var"} <= set(entry):
+                raise AnsibleActionFail(
+                    f"soc2_verify: each family_vars entry needs family, key and var: {entry!r}"
+                )
+            try:
+                value = self._templar.resolve_variable_expression(str(entry["var"]))
+                families[str(entry["key"])] = self._templar.template(value)
+            except Exception as exc:  # undefined variable, failing filter: this family only
+                errors.append({"family": str(entry["family"]), "reason": _reason(exc)})
+        return families, errors
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        result = super().run(tmp, task_vars)
+        args = dict(self._task.args)
+        errors: list[dict[str, str]] = []
+        if "family_vars" in args:
+            if "families" in args:
+                raise AnsibleActionFail("soc2_verify: give families or family_vars, not both")
+            families, errors = self._resolve(args.pop("family_vars"))
+            args["families"] = families
+        result.update(
+            self._execute_module(
+                module_name="soc2_verify", module_args=args, task_vars=task_vars or {}
+            )
+        )
+        result["family_errors"] = errors
+        return result
