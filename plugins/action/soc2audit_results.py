@@ -65,8 +65,8 @@ def _testinfra_rows(
 
 
 def _family_error(error: Any) -> tuple[str, str] | None:
-    """(family, reason) of one entry of family_errors (soc2_verify), a dict {family, reason}; None for an
-    entry that is not one (it is still shown in the host's message)."""
+    """(family, reason) of one entry of family_errors (soc2_verify), a dict {family, reason};
+    None for an entry that is not one (it is still shown in the host's message)."""
     if not isinstance(error, Mapping):
         return None
     family, reason = str(error.get("family") or ""), str(error.get("reason") or "failed")

@@ -1,5 +1,6 @@
 """plugins/action/soc2audit_results.py: a family whose parameters failed travels as
-{family, reason} (soc2_verify's family_errors, plugins/action/soc2_verify.py) and becomes error results."""
+{family, reason} (soc2_verify's family_errors, plugins/action/soc2_verify.py) and becomes
+error results."""
 
 from __future__ import annotations
 

@@ -134,7 +134,7 @@ def test_check_mode_and_diff(lab: Lab, run: Run) -> None:
 def test_documentation_parses() -> None:
     doc = yaml.safe_load(soc2_verify.DOCUMENTATION)
     assert doc["module"] == "soc2_verify"
-    assert set(doc["options"]) == {"families"}
+    assert set(doc["options"]) == {"families", "family_vars"}
     yaml.safe_load(soc2_verify.EXAMPLES)
     assert {"checks", "observations", "families", "errors", "durations"} <= set(
         yaml.safe_load(soc2_verify.RETURN)

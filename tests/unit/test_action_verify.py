@@ -1,0 +1,66 @@
+# Copyright: soc2-audit-metrics contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""plugins/action/soc2_verify.py: each family's parameter variable is resolved on the control
+node on its own; a family whose variable fails is left out and reported as {family, reason}."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from ansible.errors import AnsibleActionFail
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+
+REPO = Path(__file__).resolve().parents[2]
+_SPEC = importlib.util.spec_from_file_location(
+    "soc2_verify_action", REPO / "plugins" / "action" / "soc2_verify.py"
+)
+assert _SPEC and _SPEC.loader
+ACTION = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(ACTION)
+
+
+def resolve(variables: dict[str, Any], entries: Any) -> tuple[dict[str, Any], list[Any]]:
+    holder = SimpleNamespace(_templar=Templar(loader=DataLoader(), variables=variables))
+    return ACTION.ActionModule._resolve(holder, entries)  # type: ignore[arg-type]
+
+
+FAMILIES = [
+    {"family": "PKI", "key": "pki", "var": "_pki_params"},
+    {"family": "TIME", "key": "time", "var": "_time_params"},
+    {"family": "NET", "key": "net", "var": "_net_params"},
+]
+
+
+def test_each_family_is_resolved_alone() -> None:
+    variables = {
+        "bound": 0.05,
+        "_time_params": {"max_error": trust_as_template("{{ bound }}"), "min_sources": 1},
+        "_pki_params": trust_as_template("{{ missing_role_variable }}"),
+        "_net_params": {"table": trust_as_template("{{ 'soc2_' ~ 'filter' }}")},
+    }
+    families, errors = resolve(variables, FAMILIES)
+    assert families == {
+        "time": {"max_error": 0.05, "min_sources": 1},
+        "net": {"table": "soc2_filter"},
+    }
+    assert [e["family"] for e in errors] == ["PKI"]
+    assert "missing_role_variable" in errors[0]["reason"]
+
+
+def test_an_undefined_family_variable_is_an_error_for_that_family_only() -> None:
+    families, errors = resolve({"_time_params": {"min_sources": 1}}, FAMILIES[:2])
+    assert families == {"time": {"min_sources": 1}}
+    assert errors[0]["family"] == "PKI" and "_pki_params" in errors[0]["reason"]
+
+
+@pytest.mark.parametrize(
+    "entries", ["pki", [{"family": "PKI", "key": "pki"}], [["PKI", "pki", "_pki_params"]]]
+)
+def test_malformed_family_vars_fail_the_task(entries: Any) -> None:
+    with pytest.raises(AnsibleActionFail, match="family_vars"):
+        resolve({}, entries)
