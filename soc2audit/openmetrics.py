@@ -31,8 +31,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from soc2audit.catalog import Catalog
 from soc2audit.fsutil import parse_utc
-from soc2audit.results import RESULTS, Catalog, State
+from soc2audit.results import RESULTS, State
 
 METRIC_NAME_RE = re.compile(r"^soc2audit_[a-z0-9_]+$")
 LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")

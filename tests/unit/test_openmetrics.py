@@ -18,6 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from results_data import FINISHED, GROUPS, HOSTS, NOW, SHA, STARTED, all_pass, check, make_catalog
 
+from soc2audit.catalog import Catalog
 from soc2audit.openmetrics import (
     HostMetrics,
     RunInfo,
@@ -25,7 +26,7 @@ from soc2audit.openmetrics import (
     format_value,
     render_host,
 )
-from soc2audit.results import RESULTS, Catalog, State, merge_run
+from soc2audit.results import RESULTS, State, merge_run
 
 REPO = Path(__file__).resolve().parents[2]
 
