@@ -10,6 +10,7 @@ from typing import Any
 from ansible.module_utils.soc2_chrony import (
     CHECK_IDS,
     DEFAULT_CONFLICTING_SERVICES,
+    DEFAULT_MAX_ERROR,
     PMC_COMMANDS,
     PTP_ROLES,
     ParseError,
@@ -37,7 +38,7 @@ PTP_SPEC: dict[str, dict[str, Any]] = {
 }
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
-    "max_error": {"type": "float", "default": 0.05},
+    "max_error": {"type": "float", "default": DEFAULT_MAX_ERROR},
     "min_sources": {"type": "int", "default": 1},
     "expected_sources": {"type": "list", "elements": "str", "default": []},
     "local_reference_ok": {"type": "bool", "default": False},
