@@ -74,7 +74,9 @@ checks:
   elements: dict
   returned: always
 observations:
-  description: Numeric observations for the metrics file (metric, help, labels, value).
+  description:
+    - Numeric observations for the metrics file (key, labels, value); the control node maps each
+      key to its metric name and HELP text (soc2audit/metrics.py).
   type: list
   elements: dict
   returned: always

@@ -37,7 +37,9 @@ options:
     description: Host pattern (O(state=started)); default V(all).
     type: str
   python:
-    description: Python that runs pytest; default the one running ansible-playbook.
+    description:
+      - Python that runs pytest; default the one running ansible-playbook.
+      - It must have the C(soc2audit) package installed (the control-node virtualenv).
     type: path
   job:
     description: The result of the O(state=started) task (O(state=finished)).

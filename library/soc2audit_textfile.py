@@ -47,6 +47,14 @@ options:
       - soc2audit_check_info
       - soc2audit_check_criterion_info
       - soc2audit_build_info
+  method:
+    description:
+      - How the action (C(plugins/action/soc2audit_textfile.py)) writes the file - V(shell), one
+        command over the task's connection, or V(module), this module on the host's Python.
+      - Only the action takes it; the module alone does not.
+    type: str
+    choices: [shell, module]
+    default: shell
 """
 
 EXAMPLES = r"""

@@ -21,7 +21,8 @@ import argparse
 import ast
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,20 +73,130 @@ class CatalogError(ValueError):
     """The catalog file cannot be read or does not have the expected shape."""
 
 
-def load(catalog_path: Path | str) -> list[dict[str, Any]]:
-    """The list under `checks:` in the catalog file."""
-    path = Path(catalog_path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise CatalogError(f"{path}: {exc}") from None
+def _entries(data: Any, origin: str) -> list[dict[str, Any]]:
+    """The list under `checks:` of the parsed catalog; CatalogError when it has another shape."""
     if not isinstance(data, dict) or not isinstance(data.get("checks"), list):
-        raise CatalogError(f"{path}: expected a mapping with a 'checks' list")
+        raise CatalogError(f"{origin}: expected a mapping with a 'checks' list")
     checks = data["checks"]
     for index, entry in enumerate(checks):
         if not isinstance(entry, dict):
-            raise CatalogError(f"{path}: checks[{index}] is not a mapping")
+            raise CatalogError(f"{origin}: checks[{index}] is not a mapping")
     return checks
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CatalogError(f"{path}: {exc}") from None
+
+
+def _parse_yaml(raw: bytes, origin: str) -> Any:
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{origin}: {exc}") from None
+
+
+def load(catalog_path: Path | str) -> list[dict[str, Any]]:
+    """The list under `checks:` in the catalog file (entries as written, not validated)."""
+    path = Path(catalog_path)
+    return _entries(_parse_yaml(_read(path), str(path)), str(path))
+
+
+@dataclass(frozen=True)
+class Check:
+    """One catalog entry, reduced to what the results pipeline needs."""
+
+    id: str
+    family: str
+    severity: str
+    title: str
+    source: str
+    applies_to: tuple[str, ...] = ("all",)
+    tsc_primary: tuple[str, ...] = ()
+    tsc_secondary: tuple[str, ...] = ()
+
+    def applies(self, groups: Iterable[str]) -> bool:
+        """True when the check runs on a host in ``groups``."""
+        return "all" in self.applies_to or bool(set(self.applies_to) & set(groups))
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """The checks of controls/catalog.yml (in file order) and the file's bytes."""
+
+    checks: tuple[Check, ...]
+    raw: bytes = b""
+
+    @property
+    def by_id(self) -> dict[str, Check]:
+        return {check.id: check for check in self.checks}
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return tuple(check.id for check in self.checks)
+
+    def get(self, check_id: str) -> Check | None:
+        return self.by_id.get(check_id)
+
+    def applicable(self, groups: Iterable[str]) -> list[Check]:
+        group_list = list(groups)
+        return [check for check in self.checks if check.applies(group_list)]
+
+
+def _str_list(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (list, tuple)):
+        return tuple(str(item) for item in value)
+    return (str(value),)
+
+
+def parse_catalog(raw: bytes, origin: str = "catalog") -> Catalog:
+    """A Catalog from the YAML bytes; CatalogError when an entry is incomplete or duplicated."""
+    entries = _entries(_parse_yaml(raw, origin), origin)
+    problems = validate(entries)
+    if problems:
+        raise CatalogError(f"{origin}: invalid catalog:\n  " + "\n  ".join(problems))
+    checks = []
+    for entry in entries:
+        tsc = entry.get("tsc") if isinstance(entry.get("tsc"), dict) else {}
+        checks.append(
+            Check(
+                id=str(entry["id"]),
+                family=str(entry["family"]),
+                severity=str(entry["severity"]),
+                title=" ".join(str(entry["title"]).split()),
+                source=str(entry["source"]),
+                applies_to=_str_list(entry.get("applies_to")) or ("all",),
+                tsc_primary=_str_list(tsc.get("primary")),
+                tsc_secondary=_str_list(tsc.get("secondary")),
+            )
+        )
+    return Catalog(checks=tuple(checks), raw=raw)
+
+
+# One parse per file content: a drift run reads the catalog in the action, the pipeline and the
+# summary; each gets the same Catalog while the file's bytes are unchanged. Comparing the bytes
+# (not the mtime, whose granularity is a clock tick) means an edited file is never served stale.
+_LOADED: dict[Path, Catalog] = {}
+
+
+def load_catalog(path: Path | str) -> Catalog:
+    """The validated catalog of ``path``, parsed once per path and content.
+
+    CatalogError when it is missing, unparsable or incomplete.
+    """
+    catalog_path = Path(path)
+    raw = _read(catalog_path)
+    key = catalog_path.resolve()
+    cached = _LOADED.get(key)
+    if cached is not None and cached.raw == raw:
+        return cached
+    catalog = parse_catalog(raw, str(catalog_path))
+    _LOADED[key] = catalog
+    return catalog
 
 
 def _family_ids(path: Path) -> list[str]:

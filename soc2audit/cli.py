@@ -2,10 +2,7 @@
 
     soc2audit drift [options]        (also: python -m soc2audit drift)
 
-Exit status: 0 every result is pass, waived or not_applicable; 1 a control fails (fail, at_risk,
-expired waiver); 2 no failure, but some checks could not be evaluated (error, not_run);
-3 the run itself did not complete (ansible-runner or the playbook failed before the merge, or
-the metrics could not be published); 64 bad command line.
+Exit status: the table in soc2audit/exitcodes.py (printed by --help).
 """
 
 from __future__ import annotations
@@ -14,15 +11,16 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from soc2audit.exitcodes import EXIT_RUN_FAILED, EXIT_USAGE, MEANINGS
+
 REPO = Path(__file__).resolve().parent.parent
-EXIT_INCOMPLETE = 3
-EXIT_USAGE = 64
 
 DESCRIPTION = """\
 Run one drift check: every control family's verifier once per host (one module round trip),
@@ -33,21 +31,25 @@ node_exporter's textfile directory. Hosts are only read; with --check the metric
 the hosts are left alone too (the control node still records the run's evidence and state).
 """
 
-EPILOG = """\
-exit status:
-  0   every result is pass, waived or not_applicable
-  1   at least one control fails (fail, at_risk, or a failure whose waiver expired)
-  2   no failure, but some checks could not be evaluated (error, not_run)
-  3   the run did not complete: ansible-runner or the playbook failed before the merge
-      (bad waivers file, missing catalog, ...), or every control passed but a host's
-      metrics file could not be written
-  64  bad command line
 
+def _exit_table() -> str:
+    lines = ["exit status:"]
+    for status, meaning in MEANINGS.items():
+        wrapped = textwrap.wrap(meaning, width=88)
+        lines.append(f"  {status:<3} {wrapped[0]}")
+        lines += [f"      {more}" for more in wrapped[1:]]
+    return "\n".join(lines) + "\n"
+
+
+EPILOG = (
+    _exit_table()
+    + """
 examples:
   soc2audit drift                                  # the default inventory of ansible.cfg
   soc2audit drift -i inventory/prod/hosts.yml -l edge --grace 3600
   soc2audit drift --json > run.json                # machine-readable outcome on stdout
 """
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -238,13 +240,13 @@ def drift(args: argparse.Namespace) -> int:
         )
         for line in progress.failures:
             print(f"  {line}", file=sys.stderr)
-        return EXIT_INCOMPLETE
-    code = int(outcome.get("exit_code", EXIT_INCOMPLETE))
+        return EXIT_RUN_FAILED
+    code = int(outcome.get("exit_code", EXIT_RUN_FAILED))
     # Unreachable hosts are already not_run in the results; anything else that failed after the
     # merge (publishing metrics) means the run is incomplete.
     late = progress.late
     if late and code == 0:
-        code = EXIT_INCOMPLETE
+        code = EXIT_RUN_FAILED
     if args.json:
         print(
             json.dumps(

@@ -2,78 +2,54 @@
 
 Every run appends its full result set, one JSON object per line with sorted keys, to
 ``<evidence_dir>/results-YYYY-MM-DD.jsonl`` for the UTC day the run started. Files are only ever
-appended to (O_APPEND), never rewritten, so the digests signed over them stay verifiable.
+appended to (O_APPEND, ``soc2audit.fsutil.append_durable``), never rewritten, so the digests
+signed over them stay verifiable. The check-mode drift callback
+(plugins/callback/soc2audit_drift.py) appends its ``config-drift-YYYY-MM-DD.jsonl`` files the
+same way, with the same modes.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from soc2audit.fsutil import fsync_dir, parse_utc
+from soc2audit.fsutil import append_durable, ensure_dir, parse_utc
 
 DIR_MODE = 0o750
 FILE_MODE = 0o640
+#: Day files of the drift runs' result sets; the check-mode callback uses ``config-drift``.
+RESULTS_PREFIX = "results"
 
 
-def evidence_path(evidence_dir: Path | str, started: str | dt.datetime) -> Path:
-    """The day file a run that started at ``started`` appends to."""
+def jsonl(rows: Iterable[Mapping[str, Any]]) -> bytes:
+    """JSON lines as the evidence files hold them: one object per line, keys sorted."""
+    return b"".join(
+        json.dumps(dict(row), sort_keys=True, default=str).encode("utf-8") + b"\n" for row in rows
+    )
+
+
+def evidence_path(
+    evidence_dir: Path | str, started: str | dt.datetime, prefix: str = RESULTS_PREFIX
+) -> Path:
+    """The day file (``<prefix>-YYYY-MM-DD.jsonl``) a run that started at ``started`` appends to."""
     day = parse_utc(started).date().isoformat()
-    return Path(evidence_dir) / f"results-{day}.jsonl"
-
-
-def _ensure_dir(directory: Path) -> None:
-    if directory.is_dir():
-        return
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        directory.mkdir(mode=DIR_MODE)
-    except FileExistsError:
-        return
-    os.chmod(directory, DIR_MODE)  # mkdir's mode is filtered by the umask
-    fsync_dir(directory.parent)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
+    return Path(evidence_dir) / f"{prefix}-{day}.jsonl"
 
 
 def append_evidence(
-    evidence_dir: Path | str, rows: Iterable[Mapping[str, Any]], started: str | dt.datetime
+    evidence_dir: Path | str,
+    rows: Iterable[Mapping[str, Any]],
+    started: str | dt.datetime,
+    prefix: str = RESULTS_PREFIX,
 ) -> Path:
     """Append ``rows`` as JSON lines to the run's day file, flushed and fsynced; its path.
 
-    A day file whose last line was cut short (a crash mid-write) gets a newline first, so the
-    new lines stay parsable and the damaged one stays visible as it was.
+    The directory is created 0750 and a new day file is 0640. A day file whose last line was cut
+    short (a crash mid-write) gets a newline first, so the new lines stay parsable and the
+    damaged one stays visible as it was.
     """
-    directory = Path(evidence_dir)
-    _ensure_dir(directory)
-    path = evidence_path(directory, started)
-    payload = b"".join(
-        json.dumps(dict(row), sort_keys=True, default=str).encode("utf-8") + b"\n" for row in rows
-    )
-    created = not path.exists()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, FILE_MODE)
-    try:
-        if created:
-            os.fchmod(fd, FILE_MODE)
-        size = os.fstat(fd).st_size
-        if size > 0:
-            with path.open("rb") as reader:
-                reader.seek(size - 1)
-                if reader.read(1) != b"\n":
-                    payload = b"\n" + payload
-        _write_all(fd, payload)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if created:
-        fsync_dir(directory)
-    return path
+    directory = ensure_dir(evidence_dir, DIR_MODE)
+    return append_durable(evidence_path(directory, started, prefix), jsonl(rows), FILE_MODE)

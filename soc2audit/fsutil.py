@@ -1,8 +1,10 @@
-"""Small file-system helpers shared by the results pipeline (atomic replace, UTC timestamps)."""
+"""Small file-system helpers shared by the results pipeline and the drift callback: atomic
+replace, durable append, private directories, UTC timestamps."""
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
 import tempfile
 from pathlib import Path
@@ -48,6 +50,50 @@ def fsync_dir(directory: Path | str) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def ensure_dir(directory: Path | str, mode: int) -> Path:
+    """Create ``directory`` (and its parents) when missing; the directory itself gets ``mode``
+    whatever the umask, and its new entry is made durable. An existing directory is left as is."""
+    path = Path(directory)
+    if path.is_dir():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(mode=mode)
+    except FileExistsError:
+        return path
+    os.chmod(path, mode)  # mkdir's mode is filtered by the umask
+    fsync_dir(path.parent)
+    return path
+
+
+def append_durable(path: Path | str, data: bytes, mode: int = 0o640) -> Path:
+    """Append ``data`` to ``path`` under an exclusive lock, then fsync; a new file gets ``mode``.
+
+    The file is only ever appended to (O_APPEND), never rewritten. A file whose last line was cut
+    short (a crash mid-write) gets a newline first, so the new lines stay parsable and the
+    damaged one stays visible as it was. The directory must exist (see ``ensure_dir``).
+    """
+    target = Path(path)
+    created = not target.exists()
+    fd = os.open(target, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, mode)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        if created:
+            os.fchmod(fd, mode)
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if created:
+        fsync_dir(target.parent)
+    return target
 
 
 def parse_utc(value: str | dt.datetime) -> dt.datetime:

@@ -19,49 +19,26 @@ Decisions:
 * ``soc2audit_check_drift_since_timestamp_seconds`` only exists for checks whose drift is open.
 * ``soc2audit_waiver_expiry_timestamp_seconds{check_id,ticket}`` (not in the DESIGN table) is the
   first instant a waiver applied in this run no longer covers, to alert before it lapses.
-* Observations from the verifiers (``{metric, help, labels, value}``) are rendered as gauges;
-  a bad name, label or value is skipped and reported in the returned warnings.
+* Observations from the verifiers (``{key, labels, value}``) are rendered as the metric their
+  key names in soc2audit/metrics.py (name, HELP, type and label names live there); an unknown
+  key, labels other than the metric's or a value that is not a finite number is skipped and
+  reported in the returned warnings.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from soc2audit.catalog import Catalog
 from soc2audit.fsutil import parse_utc
-from soc2audit.results import RESULTS, Catalog, State
+from soc2audit.metrics import OBSERVATIONS, SUITE, Metric
+from soc2audit.results import RESULTS, State
 
-METRIC_NAME_RE = re.compile(r"^soc2audit_[a-z0-9_]+$")
-LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-
-HELP: dict[str, str] = {
-    "soc2audit_build_info": (
-        "Suite version and policy (catalog + waivers) hash behind these results, value 1"
-    ),
-    "soc2audit_check_criterion_info": (
-        "SOC 2 Trust Services Criteria a check supports (mapping: primary or secondary)"
-    ),
-    "soc2audit_check_drift_since_timestamp_seconds": (
-        "Start of the drift run that first saw the check's current drift (Unix time)"
-    ),
-    "soc2audit_check_info": "Catalog metadata of a check, value 1",
-    "soc2audit_check_last_run_timestamp_seconds": (
-        "End of the last drift run in which the check produced a result (Unix time)"
-    ),
-    "soc2audit_check_passed": "1 when the check's last result is pass, else 0 (waived is 0)",
-    "soc2audit_check_result": "Result of the check in the last drift run (StateSet: 1 = current)",
-    "soc2audit_run_checks": "Number of this host's checks per result in the last drift run",
-    "soc2audit_run_duration_seconds": "Wall time of the last drift run",
-    "soc2audit_run_last_success_timestamp_seconds": (
-        "End of the last drift run in which this host's verifier reported (Unix time)"
-    ),
-    "soc2audit_waiver_expiry_timestamp_seconds": (
-        "First instant the waiver applied to the check no longer covers (Unix time)"
-    ),
-}
+#: HELP text of the suite's own families (soc2audit/metrics.py owns them).
+HELP: dict[str, str] = {name: metric.help for name, metric in SUITE.items()}
 
 Labels = tuple[tuple[str, str], ...]
 
@@ -107,14 +84,14 @@ def _labels(**pairs: str) -> Labels:
 
 
 class _Families:
-    """Metric families collected before rendering: name -> (help, {labels: value})."""
+    """Metric families collected before rendering: name -> (metric, {labels: value})."""
 
     def __init__(self) -> None:
-        self.help: dict[str, str] = {}
+        self.metrics: dict[str, Metric] = {}
         self.samples: dict[str, dict[Labels, float]] = {}
 
-    def add(self, name: str, labels: Labels, value: float, help_text: str | None = None) -> None:
-        self.help.setdefault(name, help_text or HELP[name])
+    def add(self, name: str, labels: Labels, value: float, metric: Metric | None = None) -> None:
+        self.metrics.setdefault(name, metric or SUITE[name])
         self.samples.setdefault(name, {})[labels] = value
 
     def has(self, name: str, labels: Labels) -> bool:
@@ -126,8 +103,9 @@ class _Families:
             series = self.samples[name]
             if not series:
                 continue
-            lines.append(f"# HELP {name} {escape_help(self.help[name])}")
-            lines.append(f"# TYPE {name} gauge")
+            metric = self.metrics[name]
+            lines.append(f"# HELP {name} {escape_help(' '.join(metric.help.split()))}")
+            lines.append(f"# TYPE {name} {metric.type}")
             for labels in sorted(series):
                 if labels:
                     inner = ",".join(f'{k}="{escape_label_value(v)}"' for k, v in labels)
@@ -165,15 +143,15 @@ def _add_observations(
         if not isinstance(obs, Mapping):
             warnings.append(f"{where}: not a mapping, skipped")
             continue
-        name = obs.get("metric")
-        if not isinstance(name, str) or not METRIC_NAME_RE.match(name):
+        key = obs.get("key")
+        metric = OBSERVATIONS.get(key) if isinstance(key, str) else None
+        if metric is None:
             warnings.append(
-                f"{where}: metric name {name!r} does not match {METRIC_NAME_RE.pattern}, skipped"
+                f"{where}: unknown observation key {key!r} (soc2audit/metrics.py lists them), "
+                "skipped"
             )
             continue
-        if name in HELP:
-            warnings.append(f"{where}: {name} is one of the suite's own metrics, skipped")
-            continue
+        name = metric.name
         value = _observation_value(obs.get("value"))
         if value is None:
             warnings.append(
@@ -184,25 +162,19 @@ def _add_observations(
         if not isinstance(raw_labels, Mapping):
             warnings.append(f"{where}: {name} labels are not a mapping, skipped")
             continue
-        bad = [
-            str(key)
-            for key in raw_labels
-            if not isinstance(key, str) or not LABEL_NAME_RE.match(key) or key.startswith("__")
-        ]
-        if bad:
-            warnings.append(f"{where}: {name} has invalid label name(s) {bad}, skipped")
+        if sorted(str(k) for k in raw_labels) != sorted(metric.labels):
+            warnings.append(
+                f"{where}: {name} labels {sorted(str(k) for k in raw_labels)} are not "
+                f"{sorted(metric.labels)}, skipped"
+            )
             continue
         labels = tuple(
-            sorted((key, "" if val is None else str(val)) for key, val in raw_labels.items())
+            sorted((k, "" if val is None else str(val)) for k, val in raw_labels.items())
         )
         if families.has(name, labels):
             warnings.append(f"{where}: {name}{dict(labels)} reported twice, second one skipped")
             continue
-        help_text = " ".join(str(obs.get("help") or f"Observation {name} (soc2audit)").split())
-        known_help = families.help.get(name)
-        if known_help is not None and known_help != help_text:
-            warnings.append(f"{where}: {name} has a different HELP text, the first one is kept")
-        families.add(name, labels, value, help_text)
+        families.add(name, labels, value, metric)
     return warnings
 
 

@@ -17,7 +17,6 @@ the hosts (``<textfile dir>/soc2audit.prom``, atomically).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,14 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import soc2audit
-from soc2audit.evidence import append_evidence
+from soc2audit.catalog import load_catalog
+from soc2audit.evidence import append_evidence, jsonl
 from soc2audit.fsutil import atomic_write
 from soc2audit.openmetrics import RunInfo, render_host
 from soc2audit.report import junit_xml, summary_table
 from soc2audit.results import (
     counts,
     exit_code,
-    load_catalog,
     load_state,
     merge_run,
     parse_waivers,
@@ -141,7 +140,7 @@ def process_run(
         "evidence": append_evidence(evidence_dir, rows, started),
         "last_run": atomic_write(
             out / LAST_RUN,
-            "".join(json.dumps(row, sort_keys=True, default=str) + "\n" for row in rows),
+            jsonl(rows),
         ),
         "junit": atomic_write(out / JUNIT, junit_xml(rows, catalog)),
         "summary": atomic_write(out / SUMMARY, summary),

@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import importlib.util
 import json
 import os
 import shlex
@@ -45,7 +44,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType, ModuleType
@@ -61,26 +60,14 @@ from testinfra.host import Host
 
 from soc2audit.catalog import ID_RE
 from soc2audit.fsutil import atomic_write, iso_utc
+from soc2audit.module_utils.soc2_results import worst_result
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS_VOCABULARY = REPO / "plugins" / "module_utils" / "soc2_results.py"
 MARKER = "soc2_check"
 MESSAGE_LIMIT = 400
 TESTINFRA_DIR = Path(testinfra.__file__).resolve().parent
 _HOST_PARAM = "_testinfra_host"
 
-
-def _load_vocabulary(path: Path = RESULTS_VOCABULARY) -> ModuleType:
-    """plugins/module_utils/soc2_results.py: the result precedence the modules use too."""
-    spec = importlib.util.spec_from_file_location("soc2audit._soc2_results", path)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot load {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-worst_result: Callable[[Iterable[str]], str] = _load_vocabulary().worst_result
 
 _STATE = pytest.StashKey["State"]()
 _RECORD = pytest.StashKey[dict[str, Any]]()

@@ -8,8 +8,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from soc2audit.catalog import Catalog
 from soc2audit.fsutil import parse_utc
-from soc2audit.results import RESULTS, Catalog, counts, exit_code
+from soc2audit.results import RESULTS, counts, exit_code
 
 FAILURE_RESULTS = frozenset({"fail", "at_risk"})
 ERROR_RESULTS = frozenset({"error", "not_run"})

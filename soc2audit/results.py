@@ -12,7 +12,7 @@ per (host, applicable check) in the DESIGN schema, plus ``drift_since`` and ``wa
   expired one leaves the failure standing and says so. ``error`` and ``not_run`` are never waived.
 
 The result vocabulary comes from ``plugins/module_utils/soc2_results.py``, the file the
-verification modules use, loaded by path because it is an Ansible module_utils file.
+verification modules use, imported as ``soc2audit.module_utils.soc2_results`` (pyproject.toml).
 """
 
 from __future__ import annotations
@@ -20,53 +20,29 @@ from __future__ import annotations
 import datetime as dt
 import fnmatch
 import hashlib
-import importlib.util
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import yaml
 
-from soc2audit.catalog import CatalogError, validate
+from soc2audit.catalog import Catalog, Check
+from soc2audit.exitcodes import EXIT_FAILING, EXIT_INCOMPLETE, EXIT_OK
 from soc2audit.fsutil import atomic_write, iso_utc, parse_utc
 
-REPO = Path(__file__).resolve().parent.parent
-RESULTS_UTIL = REPO / "plugins" / "module_utils" / "soc2_results.py"
+# The vocabulary the verification modules use: every result value in the order reports list them,
+# and the aggregation precedence of the results a verifier can return.
+from soc2audit.module_utils.soc2_results import RESULT_PRECEDENCE as RESULT_PRECEDENCE
+from soc2audit.module_utils.soc2_results import RESULTS as RESULTS
 
-
-def _load_results_util(path: Path = RESULTS_UTIL) -> ModuleType:
-    spec = importlib.util.spec_from_file_location("soc2audit._soc2_results", path)
-    if spec is None or spec.loader is None:  # pragma: no cover - a missing file raises below
-        raise ImportError(f"cannot load the result vocabulary from {path}")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_VOCABULARY = _load_results_util()
-#: Every result value, in the order reports list them.
-RESULTS: tuple[str, ...] = tuple(_VOCABULARY.RESULTS)
-#: Aggregation precedence of the results a verifier can return.
-RESULT_PRECEDENCE: Mapping[str, int] = _VOCABULARY.RESULT_PRECEDENCE
-
-#: Results that prove nothing is wrong (exit status 0 when every row is one of these).
+#: Results that prove nothing is wrong (EXIT_OK when every row is one of these).
 OK_RESULTS = frozenset({"pass", "waived", "not_applicable"})
 #: Results that keep (or start) a check's drift; not_run leaves the drift state untouched.
 DRIFT_RESULTS = frozenset(RESULTS) - {"pass", "not_applicable", "not_run"}
 #: Results a waiver can turn into ``waived``.
 WAIVABLE = frozenset({"fail", "at_risk"})
-
-EXIT_OK = 0
-"""Every result is pass, waived or not_applicable."""
-EXIT_FAILING = 1
-"""At least one check is fail or at_risk."""
-EXIT_INCOMPLETE = 2
-"""No failures, but some check is error or not_run: the run could not prove everything."""
-EXIT_RUN_FAILED = 3
-"""Reserved for the CLI: the run itself did not complete (no result set was written)."""
 
 STATE_VERSION = 1
 WAIVER_FIELDS = ("check", "hosts", "justification", "approver", "ticket", "expires")
@@ -82,101 +58,6 @@ class PolicyError(ValueError):
 
 class StateError(ValueError):
     """The drift state file exists but cannot be read."""
-
-
-# --------------------------------------------------------------------------- catalog
-
-
-@dataclass(frozen=True)
-class Check:
-    """One catalog entry, reduced to what the results pipeline needs."""
-
-    id: str
-    family: str
-    severity: str
-    title: str
-    source: str
-    applies_to: tuple[str, ...] = ("all",)
-    tsc_primary: tuple[str, ...] = ()
-    tsc_secondary: tuple[str, ...] = ()
-
-    def applies(self, groups: Iterable[str]) -> bool:
-        """True when the check runs on a host in ``groups``."""
-        return "all" in self.applies_to or bool(set(self.applies_to) & set(groups))
-
-
-@dataclass(frozen=True)
-class Catalog:
-    """The checks of controls/catalog.yml (in file order) and the file's bytes."""
-
-    checks: tuple[Check, ...]
-    raw: bytes = b""
-
-    @property
-    def by_id(self) -> dict[str, Check]:
-        return {check.id: check for check in self.checks}
-
-    @property
-    def ids(self) -> tuple[str, ...]:
-        return tuple(check.id for check in self.checks)
-
-    def get(self, check_id: str) -> Check | None:
-        return self.by_id.get(check_id)
-
-    def applicable(self, groups: Iterable[str]) -> list[Check]:
-        group_list = list(groups)
-        return [check for check in self.checks if check.applies(group_list)]
-
-
-def _str_list(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, (list, tuple)):
-        return tuple(str(item) for item in value)
-    return (str(value),)
-
-
-def parse_catalog(raw: bytes, origin: str = "catalog") -> Catalog:
-    """A Catalog from the YAML bytes; CatalogError when an entry is incomplete or duplicated."""
-    try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise CatalogError(f"{origin}: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("checks"), list):
-        raise CatalogError(f"{origin}: expected a mapping with a 'checks' list")
-    entries = data["checks"]
-    for index, entry in enumerate(entries):
-        if not isinstance(entry, dict):
-            raise CatalogError(f"{origin}: checks[{index}] is not a mapping")
-    problems = validate(entries)
-    if problems:
-        raise CatalogError(f"{origin}: invalid catalog:\n  " + "\n  ".join(problems))
-    checks = []
-    for entry in entries:
-        tsc = entry.get("tsc") if isinstance(entry.get("tsc"), dict) else {}
-        checks.append(
-            Check(
-                id=str(entry["id"]),
-                family=str(entry["family"]),
-                severity=str(entry["severity"]),
-                title=" ".join(str(entry["title"]).split()),
-                source=str(entry["source"]),
-                applies_to=_str_list(entry.get("applies_to")) or ("all",),
-                tsc_primary=_str_list(tsc.get("primary")),
-                tsc_secondary=_str_list(tsc.get("secondary")),
-            )
-        )
-    return Catalog(checks=tuple(checks), raw=raw)
-
-
-def load_catalog(path: Path | str) -> Catalog:
-    """Read controls/catalog.yml. CatalogError when it is missing, unparsable or incomplete."""
-    catalog_path = Path(path)
-    try:
-        raw = catalog_path.read_bytes()
-    except OSError as exc:
-        raise CatalogError(f"{catalog_path}: {exc}") from None
-    return parse_catalog(raw, str(catalog_path))
 
 
 # --------------------------------------------------------------------------- waivers
@@ -683,9 +564,9 @@ def counts(rows: Iterable[Mapping[str, Any]]) -> dict[str, int]:
 
 
 def exit_code(rows: Iterable[Mapping[str, Any]]) -> int:
-    """0 all pass/waived/not_applicable; 1 any fail or at_risk; 2 any error or not_run.
+    """EXIT_OK, EXIT_FAILING (any fail or at_risk) or EXIT_INCOMPLETE (any error or not_run).
 
-    3 (EXIT_RUN_FAILED) is reserved for the CLI when the run itself did not complete.
+    EXIT_RUN_FAILED (soc2audit.exitcodes) is for the commands, when no result set was merged.
     """
     results = {row["result"] for row in rows}
     if results & {"fail", "at_risk"}:

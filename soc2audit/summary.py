@@ -13,13 +13,14 @@ from pathlib import Path
 
 import yaml
 
+from soc2audit.catalog import CATALOG, load_catalog
+from soc2audit.exitcodes import EXIT_RUN_FAILED
 from soc2audit.report import summary_table
-from soc2audit.results import EXIT_RUN_FAILED, exit_code, load_catalog
+from soc2audit.results import exit_code
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / ".cache" / "drift" / "last_run.jsonl"
 INVENTORY = REPO / "inventory" / "lab" / "hosts.yml"
-CATALOG = REPO / "controls" / "catalog.yml"
 
 
 def _shown(path: Path) -> Path:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,20 +14,28 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
-_REPO = Path(__file__).resolve().parents[2]
-if str(_REPO) not in sys.path:
-    sys.path.insert(0, str(_REPO))
-
-from soc2audit.pipeline import process_run  # noqa: E402
-from soc2audit.results import PolicyError, load_catalog  # noqa: E402
+from soc2audit.catalog import Catalog, load_catalog
+from soc2audit.pipeline import process_run
+from soc2audit.results import PolicyError
 
 _DISPLAY = Display()
-_REQUIRED = ("catalog", "evidence_dir", "output_dir", "started", "hosts")
-_OPTIONAL = ("waivers", "grace_seconds", "testinfra_results", "testinfra_error")
+
+# The options documented in library/soc2audit_results.py (a unit test keeps the two equal).
+ARGUMENT_SPEC: dict[str, Any] = {
+    "catalog": {"type": "path", "required": True},
+    "waivers": {"type": "path"},
+    "evidence_dir": {"type": "path", "required": True},
+    "output_dir": {"type": "path", "required": True},
+    "grace_seconds": {"type": "int", "default": 0},
+    "started": {"type": "str", "required": True},
+    "hosts": {"type": "list", "elements": "str", "required": True},
+    "testinfra_results": {"type": "path"},
+    "testinfra_error": {"type": "str"},
+}
 
 
 def _testinfra_rows(
-    path: str | None, error: str, catalog_path: str, hosts: list[str], host_groups: dict
+    path: str | None, error: str, catalog: Catalog, hosts: list[str], host_groups: dict
 ) -> list[dict[str, Any]]:
     """The testinfra plugin's rows, or error rows for its checks when it produced none."""
     if not path:
@@ -45,7 +52,6 @@ def _testinfra_rows(
         rows = []
     if rows or not problem:
         return rows
-    catalog = load_catalog(catalog_path)
     out = []
     for host in hosts:
         for check in catalog.applicable(host_groups.get(host, [])):
@@ -114,15 +120,8 @@ class ActionModule(ActionBase):
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         task_vars = task_vars or {}
-        args = dict(self._task.args)
-        missing = [name for name in _REQUIRED if args.get(name) in (None, "")]
-        unknown = sorted(set(args) - set(_REQUIRED) - set(_OPTIONAL))
-        if missing or unknown:
-            raise AnsibleActionFail(f"soc2audit_results: missing {missing}, unknown {unknown}")
-        try:
-            grace = int(args.get("grace_seconds") or 0)
-        except (TypeError, ValueError) as exc:
-            raise AnsibleActionFail(f"grace_seconds must be an integer: {exc}") from exc
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        grace = args["grace_seconds"] or 0
         if grace < 0:
             raise AnsibleActionFail("grace_seconds must not be negative")
 
@@ -159,9 +158,9 @@ class ActionModule(ActionBase):
             host_observations[host] = list(verified.get("observations") or [])
 
         testinfra = _testinfra_rows(
-            args.get("testinfra_results"),
-            str(args.get("testinfra_error") or "").strip(),
-            args["catalog"],
+            args["testinfra_results"],
+            str(args["testinfra_error"] or "").strip(),
+            catalog,
             [h for h in hosts if host_checks[h] is not None],
             host_groups,
         )
@@ -169,7 +168,7 @@ class ActionModule(ActionBase):
         try:
             outcome = process_run(
                 catalog_path=Path(args["catalog"]),
-                waivers_path=Path(args["waivers"]) if args.get("waivers") else None,
+                waivers_path=Path(args["waivers"]) if args["waivers"] else None,
                 state_path=out_dir / "state.json",
                 evidence_dir=Path(args["evidence_dir"]),
                 out_dir=out_dir,

@@ -20,10 +20,21 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 _REPO = Path(__file__).resolve().parents[2]
+
+# The options documented in library/soc2audit_testinfra.py (a unit test keeps the two equal).
+ARGUMENT_SPEC: dict[str, Any] = {
+    "state": {"type": "str", "choices": ["started", "finished"], "required": True},
+    "output_dir": {"type": "path"},
+    "inventory": {"type": "path"},
+    "limit": {"type": "str"},
+    "python": {"type": "path"},
+    "job": {"type": "dict"},
+    "timeout": {"type": "int", "default": 300},
+}
+REQUIRED_IF = [("state", "started", ("output_dir", "inventory"))]
 
 
 def _start(args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
@@ -52,8 +63,9 @@ def _start(args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
     # The exit status lands in `done` when pytest ends, whatever happens to this worker.
     mark = shlex.quote(str(done))
     script = f"{shlex.join(argv)}; echo $? > {mark}.tmp && mv {mark}.tmp {mark}"
+    # The plugin is soc2audit.pytest_plugin: `python` must have the soc2audit package installed
+    # (the control-node virtualenv, `make setup`).
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_REPO), env.get("PYTHONPATH")) if p)
     env.setdefault("ANSIBLE_CONFIG", str(_REPO / "ansible.cfg"))
     with open(log, "wb") as handle:
         proc = subprocess.Popen(
@@ -107,15 +119,9 @@ class ActionModule(ActionBase):
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
-        args = dict(self._task.args)
-        state = args.get("state")
-        if state == "started":
-            missing = [k for k in ("output_dir", "inventory") if not args.get(k)]
-            if missing:
-                raise AnsibleActionFail(f"soc2audit_testinfra: missing {missing}")
+        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC, required_if=REQUIRED_IF)
+        if args["state"] == "started":
             result.update(_start(args, task_vars or {}))
-        elif state == "finished":
-            result.update(_finish(args))
         else:
-            raise AnsibleActionFail("soc2audit_testinfra: state must be started or finished")
+            result.update(_finish(args))
         return result

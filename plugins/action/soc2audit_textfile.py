@@ -12,7 +12,6 @@ here, on the control node, with the module's own comparison (plugins/module_util
 
 from __future__ import annotations
 
-import importlib.util
 import shlex
 from pathlib import Path
 from typing import Any
@@ -20,13 +19,7 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-_SPEC = importlib.util.spec_from_file_location(
-    "soc2audit_textfile_utils",
-    Path(__file__).resolve().parents[1] / "module_utils" / "soc2_textfile.py",
-)
-assert _SPEC is not None and _SPEC.loader is not None
-TEXTFILE = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(TEXTFILE)
+from soc2audit.module_utils import soc2_textfile as TEXTFILE
 
 ARGUMENT_SPEC: dict[str, Any] = {
     **TEXTFILE.ARGUMENT_SPEC,

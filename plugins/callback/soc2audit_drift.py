@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import fcntl
 import functools
-import json
 import os
-import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec
@@ -17,6 +13,16 @@ from ansible import constants as C
 from ansible import context
 from ansible.playbook.handler import Handler
 from ansible.plugins.callback import CallbackBase
+
+try:
+    # The soc2audit package (installed in the control-node virtualenv by `make setup`) owns how
+    # evidence is written: the same day files, modes, append and fsync as the drift runs.
+    from soc2audit.evidence import DIR_MODE, FILE_MODE, append_evidence, jsonl
+    from soc2audit.fsutil import atomic_write, ensure_dir
+except ImportError as _exc:  # this callback is enabled for every playbook: warn, do not break
+    IMPORT_ERROR: str | None = f"{type(_exc).__name__}: {_exc}"
+else:
+    IMPORT_ERROR = None
 
 if TYPE_CHECKING:
     from ansible.executor.stats import AggregateStats
@@ -93,9 +99,7 @@ P = ParamSpec("P")
 
 NO_DRIFT_TAG = "soc2audit_no_drift"
 OUTPUT_NAME = "config_drift.jsonl"
-EVIDENCE_PATTERN = "config-drift-{day}.jsonl"
-DIR_MODE = 0o750
-FILE_MODE = 0o640
+EVIDENCE_PREFIX = "config-drift"  # <evidence_dir>/config-drift-YYYY-MM-DD.jsonl
 
 # ansible.builtin actions whose "changed" is not a configuration change.
 NOT_CONFIGURATION = (
@@ -157,76 +161,6 @@ def has_diff(value: Any) -> bool:
     return False
 
 
-def to_lines(records: Iterable[Mapping[str, Any]]) -> bytes:
-    return "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in records).encode()
-
-
-def _fsync_dir(path: str) -> None:
-    """Make a rename or a new directory entry durable (best effort where unsupported)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def _ensure_dir(path: str) -> None:
-    if not os.path.isdir(path):
-        os.makedirs(path, mode=DIR_MODE, exist_ok=True)
-        os.chmod(path, DIR_MODE)
-
-
-def replace_file(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same directory, fsync, rename)."""
-    directory = os.path.dirname(path) or "."
-    _ensure_dir(directory)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".config_drift-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fchmod(handle.fileno(), FILE_MODE)
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
-
-
-def append_file(path: str, data: bytes) -> None:
-    """Append ``data`` to ``path`` under an exclusive lock, fsync'd; new files are 0640.
-
-    A file whose last line was cut short (a crash mid-write) gets a newline first, so the new
-    lines stay parsable and the damaged one stays visible as it was.
-    """
-    directory = os.path.dirname(path) or "."
-    _ensure_dir(directory)
-    created = not os.path.exists(path)
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        if created:
-            os.fchmod(fd, FILE_MODE)
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            data = b"\n" + data
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if created:
-        _fsync_dir(directory)
-
-
 def _guarded(
     method: Callable[Concatenate[Any, P], None],
 ) -> Callable[Concatenate[Any, P], None]:
@@ -252,6 +186,14 @@ class CallbackModule(CallbackBase):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        if IMPORT_ERROR is not None:
+            # Ansible skips a callback whose `disabled` is true; the playbook runs on.
+            self.disabled = True
+            self._display.warning(
+                "soc2audit_drift: disabled, check-mode drift is NOT recorded: the soc2audit "
+                f"package cannot be imported ({IMPORT_ERROR}); run `make setup` and use the "
+                "ansible-playbook of .venv/bin"
+            )
         self.run_id = str(uuid.uuid4())
         self.started = utc_now()  # the evidence day file is the UTC day the run started
         self.records: list[dict[str, Any]] = []
@@ -426,32 +368,30 @@ class CallbackModule(CallbackBase):
                     "not_evaluated_tasks": sum(1 for r in mine if r["kind"] == "not_evaluated"),
                 }
             )
-        data = to_lines([*self.records, *summaries])
-        self._write(data)
+        self._write([*self.records, *summaries])
         self._show(summaries)
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, records: list[dict[str, Any]]) -> None:
         output_dir = self._directory("output_dir", os.path.join(".cache", "drift"))
         if output_dir is None:
             self._warn("no output directory (set SOC2AUDIT_DRIFT_OUTPUT_DIR)")
         else:
             output = os.path.join(output_dir, OUTPUT_NAME)
             try:
-                replace_file(output, data)
+                ensure_dir(output_dir, DIR_MODE)
+                atomic_write(output, jsonl(records), mode=FILE_MODE)
                 self._display.v(f"soc2audit_drift: wrote {output}")
             except OSError as exc:
                 self._warn(f"could not write {output}: {exc}")
         evidence_dir = self._directory("evidence_dir", "evidence")
         if evidence_dir is None:
             self._warn("no evidence directory (set SOC2AUDIT_DRIFT_EVIDENCE_DIR)")
-        elif data:
-            day = self.started.date().isoformat()
-            evidence = os.path.join(evidence_dir, EVIDENCE_PATTERN.format(day=day))
+        elif records:
             try:
-                append_file(evidence, data)
+                evidence = append_evidence(evidence_dir, records, self.started, EVIDENCE_PREFIX)
                 self._display.v(f"soc2audit_drift: appended to {evidence}")
             except OSError as exc:
-                self._warn(f"could not append the drift evidence to {evidence}: {exc}")
+                self._warn(f"could not append the drift evidence to {evidence_dir}: {exc}")
 
     def _show(self, summaries: list[dict[str, Any]]) -> None:
         for summary in summaries:

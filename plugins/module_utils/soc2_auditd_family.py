@@ -863,44 +863,21 @@ def verify(module: Any, params: Mapping[str, Any]) -> dict[str, Any]:
     status = kernel.get("status") or {}
     observations: list[dict[str, Any]] = []
 
-    def observe(metric: str, help_text: str, value: Any) -> None:
+    def observe(key: str, value: Any) -> None:
+        # The control node names the metric of each key (soc2audit/metrics.py).
         if value is not None:
-            observations.append({"metric": metric, "help": help_text, "labels": {}, "value": value})
+            observations.append({"key": key, "labels": {}, "value": value})
 
-    observe(
-        "soc2audit_audit_enabled",
-        "kernel audit enabled flag (0 off, 1 on, 2 immutable)",
-        status.get("enabled"),
-    )
-    observe(
-        "soc2audit_audit_lost_events",
-        "audit records the kernel dropped since boot or the last reset",
-        status.get("lost"),
-    )
-    observe(
-        "soc2audit_audit_backlog",
-        "audit records waiting in the kernel queue",
-        status.get("backlog"),
-    )
-    observe(
-        "soc2audit_audit_backlog_limit",
-        "the kernel's audit backlog limit",
-        status.get("backlog_limit"),
-    )
+    observe("audit_enabled", status.get("enabled"))
+    observe("audit_lost_events", status.get("lost"))
+    observe("audit_backlog", status.get("backlog"))
+    observe("audit_backlog_limit", status.get("backlog_limit"))
     loaded = next(c for c in checks if c["check_id"] == "AUD-03")["observed"]
     if isinstance(loaded, dict):
-        observe("soc2audit_audit_rules_loaded", "audit rules in the kernel", loaded.get("loaded"))
+        observe("audit_rules_loaded", loaded.get("loaded"))
     if not desired.get("errors"):
-        observe(
-            "soc2audit_audit_rules_expected",
-            "audit rules the policy asks for on this host",
-            len(want),
-        )
-    observe(
-        "soc2audit_audit_log_free_bytes",
-        "free bytes on the audit log file system",
-        log.get("free_bytes"),
-    )
+        observe("audit_rules_expected", len(want))
+    observe("audit_log_free_bytes", log.get("free_bytes"))
     result: dict[str, Any] = {
         "checks": checks,
         "version": host["version"],

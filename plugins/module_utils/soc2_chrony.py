@@ -50,6 +50,7 @@ __all__ = [
     "CHECK_TITLES",
     "CLIENT_PORT_STATES",
     "DEFAULT_CONFLICTING_SERVICES",
+    "DEFAULT_MAX_ERROR",
     "GRANDMASTER_PORT_STATES",
     "LEAP_STATUSES",
     "LOCAL_REFERENCE_ID",
@@ -828,6 +829,12 @@ def check_ptp_offset(
     return _aggregate(cid, rows, expected_all=limit)
 
 
+# TIME-02's limit on the clock error bound (seconds) when the caller gives none: the module's
+# own default for ad-hoc use. The role's timesync_max_error (defaults/main.yml) is what users set;
+# tests/unit/test_defaults.py fails when the two, or the catalog's "default 50 ms", disagree.
+DEFAULT_MAX_ERROR = 0.05
+
+
 def assess(
     *,
     tracking: Mapping[str, Any] | None,
@@ -835,7 +842,7 @@ def assess(
     services: Mapping[str, Any],
     tracking_error: str | None = None,
     sources_error: str | None = None,
-    max_error: float = 0.05,
+    max_error: float = DEFAULT_MAX_ERROR,
     min_sources: int = 1,
     expected_sources: Sequence[str] = (),
     local_reference_ok: bool = False,

@@ -157,21 +157,10 @@ def verify(module: Any, params: dict[str, Any]) -> dict[str, Any]:
     counted = dropped(live_objs or [], FAMILY_NAME, table)
     if counted is not None:
         labels = {"table": table, "chain": "input"}
+        # The control node names the metrics (soc2audit/metrics.py).
         observations += [
-            {
-                "metric": "soc2audit_nft_dropped_packets",
-                "help": "Packets dropped by the default-deny rule of the soc2 nftables table"
-                " since it was loaded",
-                "labels": labels,
-                "value": counted["packets"],
-            },
-            {
-                "metric": "soc2audit_nft_dropped_bytes",
-                "help": "Bytes dropped by the default-deny rule of the soc2 nftables table"
-                " since it was loaded",
-                "labels": labels,
-                "value": counted["bytes"],
-            },
+            {"key": "nft_dropped_packets", "labels": labels, "value": counted["packets"]},
+            {"key": "nft_dropped_bytes", "labels": labels, "value": counted["bytes"]},
         ]
     result: dict[str, Any] = {
         "checks": checks,

@@ -87,8 +87,7 @@ def verify(module: Any, params: dict[str, Any]) -> dict[str, Any]:
     )
     observations = [
         {
-            "metric": "soc2audit_certificate_expiry_timestamp_seconds",
-            "help": "notAfter of the installed certificate (Unix time)",
+            "key": "certificate_expiry",  # its metric: soc2audit/metrics.py
             "labels": {"name": cert["name"], "path": cert["cert_path"]},
             "value": cert["not_after"],
         }

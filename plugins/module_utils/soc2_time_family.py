@@ -10,6 +10,7 @@ from typing import Any
 from ansible.module_utils.soc2_chrony import (
     CHECK_IDS,
     DEFAULT_CONFLICTING_SERVICES,
+    DEFAULT_MAX_ERROR,
     PMC_COMMANDS,
     PTP_ROLES,
     ParseError,
@@ -37,7 +38,7 @@ PTP_SPEC: dict[str, dict[str, Any]] = {
 }
 
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
-    "max_error": {"type": "float", "default": 0.05},
+    "max_error": {"type": "float", "default": DEFAULT_MAX_ERROR},
     "min_sources": {"type": "int", "default": 1},
     "expected_sources": {"type": "list", "elements": "str", "default": []},
     "local_reference_ok": {"type": "bool", "default": False},
@@ -227,12 +228,8 @@ def verify(module: Any, params: dict[str, Any]) -> dict[str, Any]:
     observations = []
     if bound is not None:
         observations.append(
-            {
-                "metric": "soc2audit_clock_error_bound_seconds",
-                "help": "chrony's bound on the system clock error: |offset| + dispersion + delay/2",
-                "labels": {},
-                "value": bound,
-            }
+            # The control node names the metric (soc2audit/metrics.py).
+            {"key": "clock_error_bound", "labels": {}, "value": bound}
         )
     return {
         "checks": checks,

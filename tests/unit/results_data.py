@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from soc2audit.results import Catalog, load_catalog
+from soc2audit.catalog import Catalog, load_catalog
 
 STARTED = "2026-01-15T12:00:00Z"
 FINISHED = "2026-01-15T12:00:30Z"

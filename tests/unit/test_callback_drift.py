@@ -7,11 +7,13 @@ and the fact cache all point into ``tmp_path``, so nothing outside it is touched
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import json
 import os
 import stat
 import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -328,11 +330,28 @@ def test_unreachable_counts_and_errors_only_warn(tmp_path: Path) -> None:
 @pytest.mark.usefixtures("local_temp")
 def test_append_repairs_a_cut_short_last_line(tmp_path: Path) -> None:
     plugin = load_plugin()
-    evidence = tmp_path / "evidence" / "config-drift-2026-01-15.jsonl"
-    plugin.append_file(str(evidence), b'{"a": 1}\n')
+    started = dt.datetime(2026, 1, 15, 23, 59, tzinfo=dt.UTC)
+    evidence_dir = tmp_path / "evidence"
+    evidence = evidence_dir / "config-drift-2026-01-15.jsonl"
+    assert plugin.append_evidence(evidence_dir, [{"a": 1}], started, "config-drift") == evidence
     with evidence.open("ab") as handle:
         handle.write(b'{"cut": ')  # a crash mid-write
-    plugin.append_file(str(evidence), b'{"b": 2}\n')
+    plugin.append_evidence(evidence_dir, [{"b": 2}], started, plugin.EVIDENCE_PREFIX)
     assert evidence.read_bytes() == b'{"a": 1}\n{"cut": \n{"b": 2}\n'
     assert stat.S_IMODE(evidence.stat().st_mode) == 0o640
-    assert stat.S_IMODE(evidence.parent.stat().st_mode) == 0o750
+    assert stat.S_IMODE(evidence_dir.stat().st_mode) == 0o750
+
+
+@pytest.mark.usefixtures("local_temp")
+def test_without_the_soc2audit_package_the_callback_disables_itself_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "soc2audit.evidence", None)  # import raises ImportError
+    plugin = load_plugin()
+    assert plugin.IMPORT_ERROR and "soc2audit.evidence" in plugin.IMPORT_ERROR
+    display = FakeDisplay()
+    callback = plugin.CallbackModule(display=display)
+    assert callback.disabled is True
+    assert len(display.warnings) == 1
+    assert "check-mode drift is NOT recorded" in display.warnings[0]
+    assert "make setup" in display.warnings[0]

@@ -228,3 +228,22 @@ def test_unreadable_catalog_fails(tmp_path: Path) -> None:
     bad.write_text("checks: {not: a list}\n")
     assert catalog.check(bad, tmp_path / "controls.md")
     assert catalog.check(tmp_path / "absent.yml", tmp_path / "controls.md")
+
+
+def test_load_catalog_parses_once_per_content(tmp_path: Path) -> None:
+    path = write_catalog(tmp_path / "catalog.yml", copy.deepcopy(real_checks()))
+    first = catalog.load_catalog(path)
+    assert catalog.load_catalog(path) is first  # a drift run's later loads reuse the parse
+    edited = copy.deepcopy(real_checks())
+    edited[0]["severity"] = "low" if edited[0]["severity"] != "low" else "high"
+    write_catalog(path, edited)  # same path, possibly the same mtime tick
+    again = catalog.load_catalog(path)
+    assert again is not first
+    assert again.by_id[edited[0]["id"]].severity == edited[0]["severity"]
+
+
+def test_results_has_no_catalog_parser_of_its_own() -> None:
+    from soc2audit import results
+
+    assert results.Catalog is catalog.Catalog
+    assert not hasattr(results, "parse_catalog") and not hasattr(results, "load_catalog")

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from soc2audit import cli
+from soc2audit.exitcodes import EXIT_RUN_FAILED
 
 
 def test_help_documents_every_option_and_exit_status() -> None:
@@ -105,7 +106,7 @@ def test_run_without_merge_is_incomplete(
 
     monkeypatch.setattr(ansible_runner, "run", fake_run)
     code = cli.main(["drift", "-l", "edge", "--grace", "60", "--check", "--no-testinfra"])
-    assert code == cli.EXIT_INCOMPLETE
+    assert code == EXIT_RUN_FAILED == 3
     assert "did not complete" in capsys.readouterr().err
     assert seen["limit"] == "edge"
     assert seen["cmdline"] == "--check"

@@ -18,6 +18,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from results_data import FINISHED, GROUPS, HOSTS, NOW, SHA, STARTED, all_pass, check, make_catalog
 
+from soc2audit import metrics
+from soc2audit.catalog import Catalog
 from soc2audit.openmetrics import (
     HostMetrics,
     RunInfo,
@@ -25,20 +27,14 @@ from soc2audit.openmetrics import (
     format_value,
     render_host,
 )
-from soc2audit.results import RESULTS, Catalog, State, merge_run
+from soc2audit.results import RESULTS, State, merge_run
 
 REPO = Path(__file__).resolve().parents[2]
 
 OBSERVATIONS: list[dict[str, Any]] = [
+    {"key": "clock_error_bound", "labels": {}, "value": 0.0012},
     {
-        "metric": "soc2audit_clock_error_bound_seconds",
-        "help": "chrony's bound on the clock error",
-        "labels": {},
-        "value": 0.0012,
-    },
-    {
-        "metric": "soc2audit_certificate_expiry_timestamp_seconds",
-        "help": "notAfter of the installed certificate (Unix time)",
+        "key": "certificate_expiry",
         "labels": {"name": "host", "path": '/etc/ssl/we"ird\\dir\nname.crt'},
         "value": 1780000000,
     },
@@ -231,27 +227,32 @@ def test_observations_and_escaping(edge1: tuple[str, Any]) -> None:
 
 def test_bad_observations_are_skipped_with_warnings(catalog: Catalog) -> None:
     rows, state = run(catalog, {})
+    nft = {"table": "soc2_filter", "chain": "input"}
     bad = [
-        {"metric": "node_time_seconds", "help": "x", "labels": {}, "value": 1},
-        {"metric": "soc2audit_Bad", "help": "x", "labels": {}, "value": 1},
-        {"metric": "soc2audit_nan", "help": "x", "labels": {}, "value": float("nan")},
-        {"metric": "soc2audit_inf", "help": "x", "labels": {}, "value": float("inf")},
-        {"metric": "soc2audit_none", "help": "x", "labels": {}, "value": None},
-        {"metric": "soc2audit_text", "help": "x", "labels": {}, "value": "twelve"},
-        {"metric": "soc2audit_flag", "help": "x", "labels": {}, "value": True},
-        {"metric": "soc2audit_lbl", "help": "x", "labels": {"bad-name": "v"}, "value": 1},
-        {"metric": "soc2audit_lbl2", "help": "x", "labels": {"__reserved": "v"}, "value": 1},
-        {"metric": "soc2audit_check_passed", "help": "x", "labels": {}, "value": 1},
+        {"key": "node_time_seconds", "labels": {}, "value": 1},
+        {"metric": "soc2audit_clock_error_bound_seconds", "help": "x", "value": 1},
+        {"key": "check_passed", "labels": {}, "value": 1},
+        {"key": "audit_backlog", "labels": {}, "value": float("nan")},
+        {"key": "audit_backlog", "labels": {}, "value": float("inf")},
+        {"key": "audit_backlog", "labels": {}, "value": None},
+        {"key": "audit_backlog", "labels": {}, "value": "twelve"},
+        {"key": "audit_backlog", "labels": {}, "value": True},
+        {"key": "nft_dropped_bytes", "labels": {"table": "soc2_filter"}, "value": 1},
+        {"key": "audit_enabled", "labels": {"bad-name": "v"}, "value": 1},
+        {"key": "audit_enabled", "labels": ["not", "a", "mapping"], "value": 1},
         "not a mapping",
-        {"metric": "soc2audit_ok_seconds", "help": "fine", "labels": {}, "value": "0.5"},
-        {"metric": "soc2audit_ok_seconds", "help": "fine", "labels": {}, "value": 2},
+        {"key": "nft_dropped_packets", "labels": nft, "value": "0.5"},
+        {"key": "nft_dropped_packets", "labels": nft, "value": 2},
     ]
     result = render(catalog, "edge2", rows, state, observations=bad)
-    assert len(result.warnings) == 12
+    assert len(result.warnings) == 13
     assert all(w.startswith("edge2: observation") for w in result.warnings)
+    assert "unknown observation key 'node_time_seconds'" in result.warnings[0]
+    assert "unknown observation key None" in result.warnings[1]  # the old {metric, help} form
     got = samples(result.text)
-    assert got["soc2audit_ok_seconds"] == [({}, 0.5)]
-    assert not any(name.startswith(("node_", "soc2audit_nan", "soc2audit_lbl")) for name in got)
+    assert got["soc2audit_nft_dropped_packets"] == [(nft, 0.5)]
+    observed = {name for name in got if name in {m.name for m in metrics.OBSERVATIONS.values()}}
+    assert observed == {"soc2audit_nft_dropped_packets"}
     validate(result.text)
 
 

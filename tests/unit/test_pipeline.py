@@ -27,12 +27,7 @@ import soc2audit
 from soc2audit.pipeline import RunOutcome, process_run
 from soc2audit.results import PolicyError, StateError, policy_sha256
 
-CLOCK = {
-    "metric": "soc2audit_clock_error_bound_seconds",
-    "help": "chrony's bound on the clock error",
-    "labels": {},
-    "value": 0.002,
-}
+CLOCK = {"key": "clock_error_bound", "labels": {}, "value": 0.002}
 
 
 def call(tmp_path: Path, **overrides: Any) -> RunOutcome:
@@ -162,7 +157,7 @@ def test_unknown_check_writes_nothing(policy: Path) -> None:
 def test_bad_observations_become_warnings(policy: Path) -> None:
     outcome = call(
         policy,
-        host_observations={"edge1": [{"metric": "up", "value": 1}, CLOCK]},
+        host_observations={"edge1": [{"key": "up", "value": 1}, CLOCK]},
     )
     assert len(outcome.warnings) == 1
     assert outcome.warnings[0].startswith("edge1: observation 0")

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 from results_data import FINISHED, GROUPS, HOSTS, NOW, SHA, STARTED, all_pass, check, make_catalog
 
+from soc2audit.catalog import Catalog
 from soc2audit.evidence import append_evidence, evidence_path
 from soc2audit.report import junit_xml, summary_table
-from soc2audit.results import Catalog, merge_run
+from soc2audit.results import merge_run
 
 
 @pytest.fixture

@@ -25,8 +25,9 @@ from results_data import (
 )
 
 from soc2audit import results
+from soc2audit.catalog import Catalog, load_catalog
+from soc2audit.exitcodes import EXIT_FAILING, EXIT_INCOMPLETE, EXIT_OK, EXIT_RUN_FAILED
 from soc2audit.results import (
-    Catalog,
     PolicyError,
     State,
     StateError,
@@ -88,16 +89,12 @@ def row(rows: list[dict[str, Any]], host: str, check_id: str) -> dict[str, Any]:
 
 
 def test_vocabulary_comes_from_module_utils() -> None:
-    import importlib.util
+    from soc2audit.module_utils import soc2_results as module
 
-    spec = importlib.util.spec_from_file_location(
-        "soc2_results_copy", REPO / "plugins/module_utils/soc2_results.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert results.RESULTS == module.RESULTS
-    assert dict(results.RESULT_PRECEDENCE) == module.RESULT_PRECEDENCE
+    # soc2audit.module_utils is plugins/module_utils (pyproject.toml), the modules' own file.
+    assert Path(module.__file__) == REPO / "plugins/module_utils/soc2_results.py"
+    assert results.RESULTS is module.RESULTS
+    assert results.RESULT_PRECEDENCE is module.RESULT_PRECEDENCE
     assert set(results.RESULTS) == {
         "pass",
         "fail",
@@ -107,12 +104,12 @@ def test_vocabulary_comes_from_module_utils() -> None:
         "waived",
         "at_risk",
     }
-    # Loaded by path, not spelled out again in results.py.
+    # Imported, not spelled out again in results.py.
     assert not re.search(r'\(\s*"pass",\s*"fail",', Path(results.__file__).read_text())
 
 
 def test_real_catalog_and_waivers_load() -> None:
-    real = results.load_catalog(REPO / "controls/catalog.yml")
+    real = load_catalog(REPO / "controls/catalog.yml")
     assert "PKI-01" in real.ids
     assert real.raw == (REPO / "controls/catalog.yml").read_bytes()
     assert load_waivers(REPO / "controls/waivers.yml", real) == []
@@ -582,4 +579,4 @@ def test_state_prunes_checks_that_no_longer_apply(catalog: Catalog) -> None:
 )
 def test_exit_code(found: list[str], code: int) -> None:
     assert exit_code([{"result": r} for r in found]) == code
-    assert results.EXIT_RUN_FAILED == 3
+    assert (EXIT_OK, EXIT_FAILING, EXIT_INCOMPLETE, EXIT_RUN_FAILED) == (0, 1, 2, 3)

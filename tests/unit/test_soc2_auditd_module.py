@@ -594,11 +594,11 @@ def test_observations_for_the_metrics_file(run: Run, host: Host) -> None:
 
     params = soc2_auditd_module_params(host)
     result = soc2_auditd_family.verify(Module(), params)
-    metrics = {o["metric"]: o["value"] for o in result["observations"]}
-    assert metrics["soc2audit_audit_lost_events"] == 2
-    assert metrics["soc2audit_audit_backlog"] == 5
-    assert metrics["soc2audit_audit_rules_loaded"] == metrics["soc2audit_audit_rules_expected"] == 6
-    assert metrics["soc2audit_audit_enabled"] == 1
+    metrics = {o["key"]: o["value"] for o in result["observations"]}
+    assert metrics["audit_lost_events"] == 2
+    assert metrics["audit_backlog"] == 5
+    assert metrics["audit_rules_loaded"] == metrics["audit_rules_expected"] == 6
+    assert metrics["audit_enabled"] == 1
 
 
 def soc2_auditd_module_params(host: Host) -> dict[str, Any]:
@@ -684,10 +684,10 @@ def test_soc2_verify_runs_the_aud_family_like_its_own_module(run: Run, host: Hos
         (c["check_id"], c["result"]) for c in own["checks"]
     ]
     assert out["checks"][:6] == own["checks"][:6]
-    assert {o["metric"] for o in out["observations"]} >= {
-        "soc2audit_audit_lost_events",
-        "soc2audit_audit_backlog",
-        "soc2audit_audit_rules_loaded",
+    assert {o["key"] for o in out["observations"]} >= {
+        "audit_lost_events",
+        "audit_backlog",
+        "audit_rules_loaded",
     }
     # Bad parameters: every AUD check is an error with the reason, never a pass.
     rc, out = run(soc2_verify, {"families": {"aud": host.params(arches=["b128"])}})

@@ -362,13 +362,13 @@ def test_one_pass_verifier_gives_the_same_net_results(host: Host, files: Any, ru
     assert combined["checks"] == alone["checks"]
     assert combined["errors"] == {}
     assert combined["families"]["net"]["comparison"] == alone["comparison"]
-    metrics = {o["metric"]: o for o in combined["observations"]}
-    assert set(metrics) == {"soc2audit_nft_dropped_packets", "soc2audit_nft_dropped_bytes"}
-    assert metrics["soc2audit_nft_dropped_packets"]["labels"] == {
+    metrics = {o["key"]: o for o in combined["observations"]}
+    assert set(metrics) == {"nft_dropped_packets", "nft_dropped_bytes"}
+    assert metrics["nft_dropped_packets"]["labels"] == {
         "table": "soc2_filter",
         "chain": "input",
     }
-    assert isinstance(metrics["soc2audit_nft_dropped_packets"]["value"], int)
+    assert isinstance(metrics["nft_dropped_packets"]["value"], int)
 
 
 def test_one_pass_verifier_reports_bad_net_parameters_as_errors(host: Host, run: Run) -> None:

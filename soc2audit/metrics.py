@@ -1,0 +1,136 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Every metric of a host's ``soc2audit.prom``: name, HELP text, type and label names, in one place.
+
+Two kinds:
+
+* ``SUITE``: the families the control node derives from the merged results (check results, run
+  facts, build info); soc2audit/openmetrics.py renders them.
+* ``OBSERVATIONS``: numeric facts the verifiers report from the hosts. A verifier's observation
+  carries only a stable key, its labels and its value (``{"key": "clock_error_bound",
+  "labels": {}, "value": 0.0004}``); the key names its metric here. A new family that reports
+  a number adds its key to this table (docs/drift.md lists the metrics for operators).
+
+The textfile collector reads the Prometheus text format 0.0.4, so every family is a ``gauge``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric family of the textfile."""
+
+    name: str
+    help: str
+    labels: tuple[str, ...] = ()
+    type: str = "gauge"
+
+
+def _table(*metrics: Metric) -> dict[str, Metric]:
+    return {metric.name: metric for metric in metrics}
+
+
+#: The suite's own families, by metric name.
+SUITE: dict[str, Metric] = _table(
+    Metric(
+        "soc2audit_build_info",
+        "Suite version and policy (catalog + waivers) hash behind these results, value 1",
+        ("policy_sha256", "version"),
+    ),
+    Metric(
+        "soc2audit_check_criterion_info",
+        "SOC 2 Trust Services Criteria a check supports (mapping: primary or secondary)",
+        ("check_id", "criterion", "mapping"),
+    ),
+    Metric(
+        "soc2audit_check_drift_since_timestamp_seconds",
+        "Start of the drift run that first saw the check's current drift (Unix time)",
+        ("check_id",),
+    ),
+    Metric(
+        "soc2audit_check_info",
+        "Catalog metadata of a check, value 1",
+        ("check_id", "family", "severity", "title"),
+    ),
+    Metric(
+        "soc2audit_check_last_run_timestamp_seconds",
+        "End of the last drift run in which the check produced a result (Unix time)",
+        ("check_id",),
+    ),
+    Metric(
+        "soc2audit_check_passed",
+        "1 when the check's last result is pass, else 0 (waived is 0)",
+        ("check_id",),
+    ),
+    Metric(
+        "soc2audit_check_result",
+        "Result of the check in the last drift run (StateSet: 1 = current)",
+        ("check_id", "result"),
+    ),
+    Metric(
+        "soc2audit_run_checks",
+        "Number of this host's checks per result in the last drift run",
+        ("result",),
+    ),
+    Metric("soc2audit_run_duration_seconds", "Wall time of the last drift run"),
+    Metric(
+        "soc2audit_run_last_success_timestamp_seconds",
+        "End of the last drift run in which this host's verifier reported (Unix time)",
+    ),
+    Metric(
+        "soc2audit_waiver_expiry_timestamp_seconds",
+        "First instant the waiver applied to the check no longer covers (Unix time)",
+        ("check_id", "ticket"),
+    ),
+)
+
+_NFT_DROPPED = "dropped by the default-deny rule of the soc2 nftables table since it was loaded"
+
+#: Observation key (what a verifier reports) -> its metric.
+OBSERVATIONS: dict[str, Metric] = {
+    # TIME (plugins/module_utils/soc2_time_family.py)
+    "clock_error_bound": Metric(
+        "soc2audit_clock_error_bound_seconds",
+        "chrony's bound on the system clock error: |offset| + dispersion + delay/2",
+    ),
+    # PKI (plugins/module_utils/soc2_pki_family.py)
+    "certificate_expiry": Metric(
+        "soc2audit_certificate_expiry_timestamp_seconds",
+        "notAfter of the installed certificate (Unix time)",
+        ("name", "path"),
+    ),
+    # NET (plugins/module_utils/soc2_nft_family.py)
+    "nft_dropped_packets": Metric(
+        "soc2audit_nft_dropped_packets", f"Packets {_NFT_DROPPED}", ("chain", "table")
+    ),
+    "nft_dropped_bytes": Metric(
+        "soc2audit_nft_dropped_bytes", f"Bytes {_NFT_DROPPED}", ("chain", "table")
+    ),
+    # AUD (plugins/module_utils/soc2_auditd_family.py)
+    "audit_enabled": Metric(
+        "soc2audit_audit_enabled", "kernel audit enabled flag (0 off, 1 on, 2 immutable)"
+    ),
+    "audit_lost_events": Metric(
+        "soc2audit_audit_lost_events",
+        "audit records the kernel dropped since boot or the last reset",
+    ),
+    "audit_backlog": Metric("soc2audit_audit_backlog", "audit records waiting in the kernel queue"),
+    "audit_backlog_limit": Metric(
+        "soc2audit_audit_backlog_limit", "the kernel's audit backlog limit"
+    ),
+    "audit_rules_loaded": Metric("soc2audit_audit_rules_loaded", "audit rules in the kernel"),
+    "audit_rules_expected": Metric(
+        "soc2audit_audit_rules_expected", "audit rules the policy asks for on this host"
+    ),
+    "audit_log_free_bytes": Metric(
+        "soc2audit_audit_log_free_bytes", "free bytes on the audit log file system"
+    ),
+}
+
+
+def all_metrics() -> dict[str, Metric]:
+    """Every family the textfile can hold, by metric name."""
+    return {**SUITE, **{m.name: m for m in OBSERVATIONS.values()}}
