@@ -40,7 +40,7 @@ def families() -> list[tuple[str, str, Any]]:
         modules[found.group(1)] = importlib.import_module(f"ansible.module_utils.{path.stem}")
     out = []
     for entry in entries:
-        params = str(entry["params"])
+        params = str(entry["var"])
         role = params.removeprefix("_").removesuffix("_verify_params")
         out.append((role, params, modules[entry["family"]]))
     return out
