@@ -164,14 +164,13 @@ from ansible.module_utils.soc2_auditd_family import (
     ARGUMENT_SPEC,
     expected_kernel,
     expected_load,
-    find_binary,
     foreign_rules,
     read_host,
     read_kernel,
     read_rules_dir,
-    run,
     validate,
 )
+from ansible.module_utils.soc2_command import find_binary, run
 
 SPEC: dict[str, dict[str, Any]] = {
     **ARGUMENT_SPEC,
@@ -218,7 +217,7 @@ def main() -> None:
     ctx = host["ctx"]
     rules_dir = read_rules_dir(params["rules_dir"])
     want = expected_load(params, desired, foreign_rules(params, rules_dir, ctx), ctx)
-    augenrules = find_binary(module, params["augenrules"])
+    augenrules, _ = find_binary(module, params["augenrules"])
     result: dict[str, Any] = {
         "changed": False,
         "loaded": False,

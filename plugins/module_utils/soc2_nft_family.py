@@ -7,6 +7,7 @@ import os
 import re
 from typing import Any
 
+from ansible.module_utils.soc2_command import find_binary
 from ansible.module_utils.soc2_nft import (
     SENTINEL_FAMILY,
     SENTINEL_TABLE,
@@ -18,7 +19,6 @@ from ansible.module_utils.soc2_nft import (
     compare,
     desired_table,
     dropped,
-    find_binary,
     foreign_openings,
     metainfo,
     normalise_table,
