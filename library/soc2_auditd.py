@@ -387,24 +387,16 @@ log:
   type: dict
 """
 
-from typing import Any
+from ansible.module_utils import soc2_auditd_family
+from ansible.module_utils.soc2_family import run_module
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.soc2_auditd_family import ARGUMENT_SPEC, validate, verify
+ARGUMENT_SPEC = soc2_auditd_family.ARGUMENT_SPEC
 
 __all__ = ["ARGUMENT_SPEC", "main"]
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    problems = validate(module.params)
-    if problems:
-        module.fail_json(msg="invalid parameters: " + "; ".join(problems), changed=False)
-    result: dict[str, Any] = {"changed": False, **verify(module, module.params)}
-    result.pop("observations", None)
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(**result)
+    run_module(soc2_auditd_family)
 
 
 if __name__ == "__main__":

@@ -158,7 +158,7 @@ output:
 
 from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils import soc2_auditd_family
 from ansible.module_utils.soc2_auditctl import compare, listing_rules, merge_rules_files
 from ansible.module_utils.soc2_auditd_family import (
     ARGUMENT_SPEC,
@@ -168,9 +168,9 @@ from ansible.module_utils.soc2_auditd_family import (
     read_host,
     read_kernel,
     read_rules_dir,
-    validate,
 )
 from ansible.module_utils.soc2_command import find_binary, run
+from ansible.module_utils.soc2_family import open_module
 
 SPEC: dict[str, dict[str, Any]] = {
     **ARGUMENT_SPEC,
@@ -205,11 +205,8 @@ def settings_drift(status: dict[str, Any], settings: dict[str, Any]) -> dict[str
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=SPEC, supports_check_mode=True)
+    module = open_module(soc2_auditd_family, SPEC)
     params = module.params
-    problems = validate(params)
-    if problems:
-        module.fail_json(msg="invalid parameters: " + "; ".join(problems), changed=False)
     host = read_host(module, params)
     desired = host["desired"]
     if desired.get("errors"):

@@ -167,22 +167,15 @@ kernel:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.soc2_auditd_family import (
-    ARGUMENT_SPEC,
-    read_host,
-    read_kernel,
-    validate,
-)
+from ansible.module_utils import soc2_auditd_family
+from ansible.module_utils.soc2_auditd_family import read_host, read_kernel
 from ansible.module_utils.soc2_auditd_rules import expected_conf, render_files
+from ansible.module_utils.soc2_family import open_module
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = open_module(soc2_auditd_family)
     params = module.params
-    problems = validate(params)
-    if problems:
-        module.fail_json(msg="invalid parameters: " + "; ".join(problems), changed=False)
     host = read_host(module, params)
     desired = host["desired"]
     pairs, conf_problems = expected_conf(params["config"], host["major"])

@@ -326,27 +326,17 @@ diff:
       type: str
 """
 
-from typing import Any
+from ansible.module_utils import soc2_pki_family
+from ansible.module_utils.soc2_family import run_module
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.soc2_pki_family import (
-    ARGUMENT_SPEC,
-    CERTIFICATE_SPEC,
-    validate,
-    verify,
-)
+ARGUMENT_SPEC = soc2_pki_family.ARGUMENT_SPEC
+CERTIFICATE_SPEC = soc2_pki_family.CERTIFICATE_SPEC
 
 __all__ = ["ARGUMENT_SPEC", "CERTIFICATE_SPEC", "main"]
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    problems = validate(module.params)
-    if problems:
-        module.fail_json(msg="invalid parameters: " + "; ".join(problems), changed=False)
-    result: dict[str, Any] = {"changed": False, **verify(module, module.params)}
-    result.pop("observations", None)
-    module.exit_json(**result)
+    run_module(soc2_pki_family)
 
 
 if __name__ == "__main__":

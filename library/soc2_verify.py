@@ -84,102 +84,26 @@ durations:
   returned: always
 """
 
-import time
-import traceback
-from typing import Any
-
 from ansible.module_utils import (
     soc2_auditd_family,
     soc2_nft_family,
     soc2_pki_family,
     soc2_time_family,
 )
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.module_utils.soc2_results import make_check
+from ansible.module_utils.soc2_family import registry, run_families
 
-# Family name -> module_utils with ARGUMENT_SPEC, CHECK_IDS, FAMILY, validate() and verify().
-FAMILIES: dict[str, Any] = {
-    "pki": soc2_pki_family,
-    "time": soc2_time_family,
-    "net": soc2_nft_family,
-    "aud": soc2_auditd_family,
-}
-
-
-def family_params(family: Any, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
-    """Validate one family's parameters against its module's argument spec."""
-    validated = ArgumentSpecValidator(family.ARGUMENT_SPEC).validate(raw)
-    if validated.error_messages:
-        return None, list(validated.error_messages)
-    params = validated.validated_parameters
-    return params, family.validate(params)
-
-
-def run_family(module: Any, family: Any, raw: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """(the family's result, None) or (error checks, why)."""
-    params, problems = family_params(family, raw)
-    why = None
-    if problems:
-        why = "invalid parameters: " + "; ".join(problems)
-    else:
-        try:
-            return family.verify(module, params), None
-        except Exception as exc:  # any verifier crash becomes error results
-            last = traceback.extract_tb(exc.__traceback__)[-1]
-            why = f"verifier crashed: {type(exc).__name__}: {exc} (at {last.name}:{last.lineno})"
-    checks = [
-        make_check(check_id, "error", None, None, f"{family.FAMILY} verifier: {why}")
-        for check_id in family.CHECK_IDS
-    ]
-    return {"checks": checks, "observations": []}, why
+# Every family soc2_verify runs: its module_utils, imported above (Ansible ships only the
+# module_utils a module imports by name), and one entry here, keyed by its lower-case FAMILY.
+FAMILIES = registry(
+    soc2_pki_family,
+    soc2_time_family,
+    soc2_nft_family,
+    soc2_auditd_family,
+)
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={"families": {"type": "dict", "required": True}},
-        supports_check_mode=True,
-    )
-    requested = module.params["families"]
-    unknown = sorted(set(requested) - set(FAMILIES))
-    if unknown:
-        module.fail_json(
-            msg=f"unknown families {unknown}; known: {sorted(FAMILIES)}",
-            changed=False,
-        )
-    checks: list[dict[str, Any]] = []
-    observations: list[dict[str, Any]] = []
-    facts: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    durations: dict[str, float] = {}
-    diffs: list[dict[str, Any]] = []
-    for name in sorted(requested):
-        raw = requested[name]
-        if raw is None:
-            continue
-        if not isinstance(raw, dict):
-            module.fail_json(msg=f"families.{name} must be a dict of parameters", changed=False)
-        began = time.monotonic()
-        out, why = run_family(module, FAMILIES[name], raw)
-        durations[name] = round(time.monotonic() - began, 4)
-        checks.extend(out.pop("checks"))
-        observations.extend(out.pop("observations", []))
-        if "diff" in out:
-            diffs.append(out.pop("diff"))
-        if why:
-            errors[name] = why
-        facts[name] = out
-    result: dict[str, Any] = {
-        "changed": False,
-        "checks": checks,
-        "observations": observations,
-        "families": facts,
-        "errors": errors,
-        "durations": durations,
-    }
-    if module._diff and diffs:
-        result["diff"] = diffs
-    module.exit_json(**result)
+    run_families(FAMILIES)
 
 
 if __name__ == "__main__":

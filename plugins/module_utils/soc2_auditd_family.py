@@ -61,6 +61,8 @@ from ansible.module_utils.soc2_auditd_rules import (
 from ansible.module_utils.soc2_command import find_binary, run
 from ansible.module_utils.soc2_results import make_check
 
+# The family interface (plugins/module_utils/soc2_family.py) the runner, soc2_verify and the
+# catalog check rely on: FAMILY, CHECK_IDS, ARGUMENT_SPEC, validate(), verify().
 FAMILY = "AUD"
 CHECK_IDS: tuple[str, ...] = (
     "AUD-01",

@@ -24,6 +24,12 @@ from ansible.module_utils.soc2_chrony import (
 )
 from ansible.module_utils.soc2_command import find_binary, run
 
+# The family interface (plugins/module_utils/soc2_family.py) the runner, soc2_verify and the
+# catalog check rely on; CHECK_IDS is the parsing module's literal tuple.
+__all__ = ["ARGUMENT_SPEC", "CHECK_IDS", "FAMILY", "validate", "verify"]
+
+FAMILY = "TIME"
+
 INSTANCE_SPEC: dict[str, dict[str, Any]] = {
     "name": {"type": "str", "required": True},
     "role": {"type": "str", "choices": list(PTP_ROLES), "default": "client"},
@@ -169,12 +175,6 @@ def read_ptp(module: Any, ptp: dict[str, Any]) -> dict[str, Any]:
         except ParseError as exc:
             inst["error"] = f"pmc on {inst['uds']}: {exc}"
     return facts
-
-
-# The family interface soc2_verify and the catalog check rely on.
-__all__ = ["ARGUMENT_SPEC", "CHECK_IDS", "FAMILY", "validate", "verify"]
-
-FAMILY = "TIME"
 
 
 def verify(module: Any, params: dict[str, Any]) -> dict[str, Any]:

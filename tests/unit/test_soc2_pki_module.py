@@ -255,7 +255,10 @@ def test_documentation_matches_argument_spec() -> None:
 def test_module_file_is_importable_as_ansible_ships_it() -> None:
     """AnsiballZ only ships module_utils the module imports as ansible.module_utils.*."""
     source = Path(soc2_pki.__file__).read_text()
-    assert "from ansible.module_utils.soc2_pki_family import" in source
-    family = Path(soc2_pki.__file__).parents[1] / "plugins/module_utils/soc2_pki_family.py"
-    assert "from ansible.module_utils.soc2_x509 import" in family.read_text()
-    assert "supports_check_mode=True" in source
+    assert "from ansible.module_utils import soc2_pki_family" in source
+    assert "from ansible.module_utils.soc2_family import run_module" in source
+    utils = Path(soc2_pki.__file__).parents[1] / "plugins/module_utils"
+    assert (
+        "from ansible.module_utils.soc2_x509 import" in (utils / "soc2_pki_family.py").read_text()
+    )
+    assert "supports_check_mode=True" in (utils / "soc2_family.py").read_text()
