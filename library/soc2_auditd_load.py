@@ -13,7 +13,7 @@ description:
   - Compares the kernel's rules (C(auditctl -l)) and settings (C(auditctl -s)) with the desired
     ones worked out from the same options as M(soc2_auditd), normalised the same way, and runs
     C(augenrules --load) only when they differ; C(changed) says whether it loaded.
-  - When O(compile_only) or when the kernel refuses audit netlink here (a container: EPERM),
+  - When O(compile_only) or when the kernel refuses audit netlink here (a container, EPERM),
     only compiles the rules file (C(augenrules) without C(--load)) when it is stale, and says
     why nothing was loaded.
   - On an immutable kernel (C(auditctl -s) C(enabled 2)) rules cannot change until the next
@@ -25,92 +25,13 @@ description:
 version_added: "0.1.0"
 author:
   - soc2-audit-metrics contributors
+extends_documentation_fragment:
+  - soc2_auditd
 options:
   compile_only:
     description: Never load, only compile O(rules_file) when it is stale.
     type: bool
     default: false
-  rules:
-    description: Rule records (see M(soc2_auditd)).
-    type: list
-    elements: dict
-    default: []
-  arches:
-    description: See M(soc2_auditd).
-    type: list
-    elements: str
-    default: [b64, b32]
-  watch_style:
-    description: See M(soc2_auditd).
-    type: str
-    choices: [watch, syscall]
-    default: watch
-  privileged:
-    description: See M(soc2_auditd).
-    type: dict
-  settings:
-    description: See M(soc2_auditd).
-    type: dict
-  rules_dir:
-    description: See M(soc2_auditd).
-    type: path
-    default: /etc/audit/rules.d
-  rules_file:
-    description: See M(soc2_auditd).
-    type: path
-    default: /etc/audit/audit.rules
-  files:
-    description: See M(soc2_auditd).
-    type: dict
-  purge_unmanaged:
-    description: See M(soc2_auditd).
-    type: bool
-    default: true
-  keep_files:
-    description: See M(soc2_auditd).
-    type: list
-    elements: str
-    default: []
-  config_path:
-    description: See M(soc2_auditd).
-    type: path
-    default: /etc/audit/auditd.conf
-  config:
-    description: See M(soc2_auditd) (not used here).
-    type: dict
-    default: {}
-  major:
-    description: See M(soc2_auditd).
-    type: int
-    default: 0
-  service:
-    description: See M(soc2_auditd).
-    type: str
-    default: auditd
-  service_manager:
-    description: See M(soc2_auditd).
-    type: str
-    choices: [systemd, sysvinit]
-    default: systemd
-  max_lost:
-    description: See M(soc2_auditd) (not used here).
-    type: int
-    default: 0
-  backlog_warn_ratio:
-    description: See M(soc2_auditd) (not used here).
-    type: float
-    default: 0.8
-  log_partition:
-    description: See M(soc2_auditd) (not used here).
-    type: dict
-  auditctl:
-    description: See M(soc2_auditd).
-    type: str
-    default: auditctl
-  ausyscall:
-    description: See M(soc2_auditd).
-    type: str
-    default: ausyscall
   augenrules:
     description: augenrules to run.
     type: str
@@ -118,6 +39,8 @@ options:
 notes:
   - Supports C(check_mode) and C(diff_mode) (kernel rules before, desired rules after).
   - Never restarts auditd; loading rules does not need the daemon.
+  - Takes the options of M(soc2_auditd) so the role passes one parameter set; O(config),
+    O(max_lost), O(backlog_warn_ratio) and O(log_partition) are accepted but not used here.
 """
 
 EXAMPLES = r"""
