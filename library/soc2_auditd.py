@@ -21,7 +21,7 @@ description:
     C(auditctl -l) prints rules (arch first, syscalls merged in number order, keys last,
     C(auid unset) as C(-1), names as numbers, watches as C(-w)).
   - Returns one result per check id C(AUD-01) .. C(AUD-07), always all seven, plus the facts
-    it read. Read-only, safe in check mode; C(changed) is always V(false).
+    it read.
   - "C(AUD-01): the unit is active and enabled (on audit 4.x also C(audit-rules.service)) and
     an audit daemon is registered with the kernel (C(auditctl -s) pid not 0)."
   - "C(AUD-02): kernel auditing is enabled (C(enabled 2) when O(settings.immutable)) with the
@@ -53,8 +53,9 @@ requirements:
   - auditd (auditctl, ausyscall) on the managed host; libaudit1 is enough to plan rules
 extends_documentation_fragment:
   - soc2_auditd
+  - soc2_checks
 notes:
-  - Supports C(check_mode); the module never changes anything. With C(--diff) a drifting
+  - With C(--diff) a drifting
     kernel rule set is returned as a C(diff) (kernel listing before, desired after).
   - Commands run with C(LC_ALL=C).
   - audit 4.x loads a rule that has an arch and C(-F perm) but no C(-S) with the syscalls of

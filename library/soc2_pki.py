@@ -16,18 +16,17 @@ description:
   - Returns one aggregated result per check id C(PKI-01) .. C(PKI-06) for the host, always all
     six, plus per-certificate facts, per-certificate results and the list of certificates the
     C(pki) role has to (re-)issue.
-  - Read-only, safe in check mode; C(changed) is always V(false). With C(--diff) the result
-    carries a C(diff) with the drifting fields of each certificate (the default stdout
-    callback prints diffs of changed tasks only, so register the result to see it).
-  - Result values are V(pass), V(fail), V(at_risk), V(error) and V(not_applicable). A missing
-    certificate or key file is V(fail) (the control is absent); a file that exists but cannot be
-    read or parsed, or a host without the Python C(cryptography) library, is V(error), never
-    V(fail).
-  - Per host, the worst per-certificate result wins, with V(error) before V(fail) before
-    V(at_risk) before V(pass).
+  - With C(--diff) the result carries a C(diff) with the drifting fields of each certificate
+    (the default stdout callback prints diffs of changed tasks only, so register the result to
+    see it).
+  - A missing certificate or key file is V(fail) (the control is absent); a file that exists but
+    cannot be read or parsed, or a host without the Python C(cryptography) library, is
+    V(error), never V(fail).
 version_added: "0.1.0"
 author:
   - soc2-audit-metrics contributors
+extends_documentation_fragment:
+  - soc2_checks
 requirements:
   - python cryptography >= 38.0.4 on the managed host (Debian 12 python3-cryptography works)
 options:
@@ -137,7 +136,7 @@ options:
       - Evaluation time in epoch seconds, for tests. Defaults to the host's current time.
     type: int
 notes:
-  - Supports C(check_mode) and C(diff); the module never changes anything.
+  - Supports C(diff).
   - File owner, group or mode problems fail C(PKI-06) but are not re-issue reasons; the role's
     file tasks fix them. A missing or unreadable CA chain file fails or errors C(PKI-01) without
     marking certificates for re-issue.

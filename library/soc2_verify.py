@@ -15,12 +15,12 @@ description:
     code in C(plugins/module_utils/soc2_<family>_family.py) runs here, so both give the same
     results.
   - A family whose parameters are invalid, or whose verifier raises, yields V(error) for each of
-    its checks with the reason, and the other families still run. An error is never folded into
-    V(fail) or V(not_applicable).
-  - Read-only, safe in check mode; C(changed) is always V(false).
+    its checks with the reason, and the other families still run.
 version_added: "0.1.0"
 author:
   - soc2-audit-metrics contributors
+extends_documentation_fragment:
+  - soc2_checks
 options:
   families:
     description:

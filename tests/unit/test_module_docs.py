@@ -110,3 +110,12 @@ def test_the_auditd_modules_share_one_options_fragment() -> None:
         assert "extends_documentation_fragment:\n  - soc2_auditd\n" in source
         doc, _, _ = documented(name)
         assert set(full["options"]) <= set(doc["options"]), name
+
+
+@pytest.mark.parametrize(
+    "name", ["soc2_pki", "soc2_time", "soc2_nft", "soc2_auditd", "soc2_verify"]
+)
+def test_verifiers_share_the_check_results_fragment(name: str) -> None:
+    doc, _, _ = documented(name)
+    assert any("V(at_risk)" in note and "V(error)" in note for note in doc["notes"]), name
+    assert sum("Read-only" in note for note in doc["notes"]) == 1, name
