@@ -313,16 +313,16 @@ reissue:
   elements: str
   sample: [edge1-host]
 diff:
-  description: Drifting fields per certificate, as before/after text.
+  description: Drifting fields per certificate, before (observed) and after (requested).
   returned: when run with C(--diff)
   type: dict
   contains:
     before:
-      description: Observed values.
-      type: str
+      description: Certificate name to its C(cert_path) and the observed drifting fields.
+      type: dict
     after:
-      description: Requested values.
-      type: str
+      description: Certificate name to its C(cert_path) and the requested drifting fields.
+      type: dict
 """
 
 from ansible.module_utils import soc2_pki_family

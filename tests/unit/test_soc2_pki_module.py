@@ -125,14 +125,20 @@ def test_check_mode_and_diff(lab: Lab, run_module: RunModule) -> None:
     assert result["reissue"] == ["edge1-host"]
     assert result["certificates"][0]["reissue_reasons"] == ["san_drift"]
     diff = result["diff"]
-    assert diff["before"] == (
-        f"edge1-host:\n  cert_path: {leaf.cert_path}\n  key_mode: '0644'\n"
-        "  sans:\n    - DNS:evil\n    - IP:10.0.0.11\n"
-    )
-    assert diff["after"] == (
-        f"edge1-host:\n  cert_path: {leaf.cert_path}\n  key_mode: '0600'\n"
-        "  sans:\n    - DNS:edge1.lab\n    - IP:10.0.0.11\n"
-    )
+    assert diff["before"] == {
+        "edge1-host": {
+            "cert_path": str(leaf.cert_path),
+            "key_mode": "0644",
+            "sans": ["DNS:evil", "IP:10.0.0.11"],
+        }
+    }
+    assert diff["after"] == {
+        "edge1-host": {
+            "cert_path": str(leaf.cert_path),
+            "key_mode": "0600",
+            "sans": ["DNS:edge1.lab", "IP:10.0.0.11"],
+        }
+    }
 
 
 def test_force_reissue(lab: Lab, run_module: RunModule) -> None:
