@@ -46,8 +46,8 @@ notes:
 EXAMPLES = r"""
 - name: Rules in the kernel are the desired ones
   soc2_auditd_load:
-    rules: "{{ __auditd_verify_params.rules }}"
-    settings: "{{ __auditd_verify_params.settings }}"
+    rules: "{{ _auditd_params.rules }}"
+    settings: "{{ _auditd_params.settings }}"
   register: __auditd_loaded
 """
 

@@ -45,8 +45,8 @@ notes:
 EXAMPLES = r"""
 - name: Plan the audit rules and auditd.conf for this host
   soc2_auditd_plan:
-    rules: "{{ __auditd_verify_params.rules }}"
-    config: "{{ __auditd_verify_params.config }}"
+    rules: "{{ _auditd_params.rules }}"
+    config: "{{ _auditd_params.config }}"
   check_mode: false
   register: __auditd_plan
 """

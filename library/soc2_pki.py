@@ -169,11 +169,10 @@ EXAMPLES = r"""
   check_mode: false
   register: __pki_state
 
-- name: Re-issue what drifted
-  ansible.builtin.include_tasks: issue.yml
-  loop: "{{ __pki_state.reissue }}"
-  loop_control:
-    loop_var: __pki_cert_name
+# The pki role re-issues these (roles/pki/tasks/certificates.yml).
+- name: Name the certificates that need (re-)issue
+  ansible.builtin.debug:
+    msg: "{{ __pki_state.reissue }}"
 
 - name: Show the PKI check results
   ansible.builtin.debug:
