@@ -184,26 +184,11 @@ options:
       privileged, finalize).
     type: dict
     suboptions:
-      base:
-        description: File name of the base rules.
-        type: str
-        default: 10-soc2-base.rules
-      exclusions:
-        description: File name of the exclusions rules.
-        type: str
-        default: 20-soc2-exclusions.rules
-      main:
-        description: File name of the main rules.
-        type: str
-        default: 30-soc2-main.rules
-      privileged:
-        description: File name of the privileged rules.
-        type: str
-        default: 25-soc2-privileged.rules
-      finalize:
-        description: File name of the finalize rules.
-        type: str
-        default: 99-soc2-finalize.rules
+      base: {description: The base file., type: str, default: 10-soc2-base.rules}
+      exclusions: {description: The exclusions file., type: str, default: 20-soc2-exclusions.rules}
+      main: {description: The main file., type: str, default: 30-soc2-main.rules}
+      privileged: {description: The privileged file., type: str, default: 25-soc2-privileged.rules}
+      finalize: {description: The finalize file., type: str, default: 99-soc2-finalize.rules}
   purge_unmanaged:
     description: Other C(*.rules) files are unwanted (AUD-04 fails on them); when V(false)
       their rules are accepted as desired.
