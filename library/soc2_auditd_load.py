@@ -13,7 +13,7 @@ description:
   - Compares the kernel's rules (C(auditctl -l)) and settings (C(auditctl -s)) with the desired
     ones worked out from the same options as M(soc2_auditd), normalised the same way, and runs
     C(augenrules --load) only when they differ; C(changed) says whether it loaded.
-  - When O(compile_only) or when the kernel refuses audit netlink here (a container: EPERM),
+  - When O(compile_only) or when the kernel refuses audit netlink here (a container, EPERM),
     only compiles the rules file (C(augenrules) without C(--load)) when it is stale, and says
     why nothing was loaded.
   - On an immutable kernel (C(auditctl -s) C(enabled 2)) rules cannot change until the next
@@ -25,92 +25,13 @@ description:
 version_added: "0.1.0"
 author:
   - soc2-audit-metrics contributors
+extends_documentation_fragment:
+  - soc2_auditd
 options:
   compile_only:
     description: Never load, only compile O(rules_file) when it is stale.
     type: bool
     default: false
-  rules:
-    description: Rule records (see M(soc2_auditd)).
-    type: list
-    elements: dict
-    default: []
-  arches:
-    description: See M(soc2_auditd).
-    type: list
-    elements: str
-    default: [b64, b32]
-  watch_style:
-    description: See M(soc2_auditd).
-    type: str
-    choices: [watch, syscall]
-    default: watch
-  privileged:
-    description: See M(soc2_auditd).
-    type: dict
-  settings:
-    description: See M(soc2_auditd).
-    type: dict
-  rules_dir:
-    description: See M(soc2_auditd).
-    type: path
-    default: /etc/audit/rules.d
-  rules_file:
-    description: See M(soc2_auditd).
-    type: path
-    default: /etc/audit/audit.rules
-  files:
-    description: See M(soc2_auditd).
-    type: dict
-  purge_unmanaged:
-    description: See M(soc2_auditd).
-    type: bool
-    default: true
-  keep_files:
-    description: See M(soc2_auditd).
-    type: list
-    elements: str
-    default: []
-  config_path:
-    description: See M(soc2_auditd).
-    type: path
-    default: /etc/audit/auditd.conf
-  config:
-    description: See M(soc2_auditd) (not used here).
-    type: dict
-    default: {}
-  major:
-    description: See M(soc2_auditd).
-    type: int
-    default: 0
-  service:
-    description: See M(soc2_auditd).
-    type: str
-    default: auditd
-  service_manager:
-    description: See M(soc2_auditd).
-    type: str
-    choices: [systemd, sysvinit]
-    default: systemd
-  max_lost:
-    description: See M(soc2_auditd) (not used here).
-    type: int
-    default: 0
-  backlog_warn_ratio:
-    description: See M(soc2_auditd) (not used here).
-    type: float
-    default: 0.8
-  log_partition:
-    description: See M(soc2_auditd) (not used here).
-    type: dict
-  auditctl:
-    description: See M(soc2_auditd).
-    type: str
-    default: auditctl
-  ausyscall:
-    description: See M(soc2_auditd).
-    type: str
-    default: ausyscall
   augenrules:
     description: augenrules to run.
     type: str
@@ -118,13 +39,15 @@ options:
 notes:
   - Supports C(check_mode) and C(diff_mode) (kernel rules before, desired rules after).
   - Never restarts auditd; loading rules does not need the daemon.
+  - Takes the options of M(soc2_auditd) so the role passes one parameter set; O(config),
+    O(max_lost), O(backlog_warn_ratio) and O(log_partition) are accepted but not used here.
 """
 
 EXAMPLES = r"""
 - name: Rules in the kernel are the desired ones
   soc2_auditd_load:
-    rules: "{{ __auditd_verify_params.rules }}"
-    settings: "{{ __auditd_verify_params.settings }}"
+    rules: "{{ _auditd_params.rules }}"
+    settings: "{{ _auditd_params.settings }}"
   register: __auditd_loaded
 """
 
@@ -158,20 +81,19 @@ output:
 
 from typing import Any
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils import soc2_auditd_family
 from ansible.module_utils.soc2_auditctl import compare, listing_rules, merge_rules_files
 from ansible.module_utils.soc2_auditd_family import (
     ARGUMENT_SPEC,
     expected_kernel,
     expected_load,
-    find_binary,
     foreign_rules,
     read_host,
     read_kernel,
     read_rules_dir,
-    run,
-    validate,
 )
+from ansible.module_utils.soc2_command import find_binary, run
+from ansible.module_utils.soc2_family import open_module
 
 SPEC: dict[str, dict[str, Any]] = {
     **ARGUMENT_SPEC,
@@ -206,11 +128,8 @@ def settings_drift(status: dict[str, Any], settings: dict[str, Any]) -> dict[str
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=SPEC, supports_check_mode=True)
+    module = open_module(soc2_auditd_family, SPEC)
     params = module.params
-    problems = validate(params)
-    if problems:
-        module.fail_json(msg="invalid parameters: " + "; ".join(problems), changed=False)
     host = read_host(module, params)
     desired = host["desired"]
     if desired.get("errors"):
@@ -218,7 +137,7 @@ def main() -> None:
     ctx = host["ctx"]
     rules_dir = read_rules_dir(params["rules_dir"])
     want = expected_load(params, desired, foreign_rules(params, rules_dir, ctx), ctx)
-    augenrules = find_binary(module, params["augenrules"])
+    augenrules, _ = find_binary(module, params["augenrules"])
     result: dict[str, Any] = {
         "changed": False,
         "loaded": False,

@@ -11,7 +11,7 @@ module: soc2_auditd_plan
 short_description: Validate audit rule records and auditd.conf settings on a host and render them
 description:
   - The auditd role's first step on a host, before anything changes. Takes the same options as
-    M(soc2_auditd) (see there) and reads the same facts: the syscall tables (C(ausyscall
+    M(soc2_auditd) (see there) and reads the same facts (the syscall tables, C(ausyscall
     <arch> --dump), or libaudit when the auditd package is not installed yet), the setuid and
     setgid programs, the audit userspace version and the kernel's audit status.
   - Fails, changing nothing, when a record is malformed (a watch on a relative path, an
@@ -26,52 +26,9 @@ description:
 version_added: "0.1.0"
 author:
   - soc2-audit-metrics contributors
+extends_documentation_fragment:
+  - soc2_auditd
 options:
-  rules:
-    description: Rule records (see M(soc2_auditd)).
-    type: list
-    elements: dict
-    default: []
-  arches:
-    description: See M(soc2_auditd).
-    type: list
-    elements: str
-    default: [b64, b32]
-  watch_style:
-    description: See M(soc2_auditd).
-    type: str
-    choices: [watch, syscall]
-    default: watch
-  privileged:
-    description: See M(soc2_auditd).
-    type: dict
-  settings:
-    description: See M(soc2_auditd).
-    type: dict
-  rules_dir:
-    description: See M(soc2_auditd).
-    type: path
-    default: /etc/audit/rules.d
-  rules_file:
-    description: See M(soc2_auditd).
-    type: path
-    default: /etc/audit/audit.rules
-  files:
-    description: See M(soc2_auditd).
-    type: dict
-  purge_unmanaged:
-    description: See M(soc2_auditd).
-    type: bool
-    default: true
-  keep_files:
-    description: See M(soc2_auditd).
-    type: list
-    elements: str
-    default: []
-  config_path:
-    description: See M(soc2_auditd).
-    type: path
-    default: /etc/audit/auditd.conf
   config:
     description: auditd.conf settings (key to value), checked against the keys and values of
       the audit major version.
@@ -81,34 +38,6 @@ options:
     description: Major version to plan for when audit userspace is not installed yet (0 = 3).
     type: int
     default: 0
-  service:
-    description: See M(soc2_auditd).
-    type: str
-    default: auditd
-  service_manager:
-    description: See M(soc2_auditd).
-    type: str
-    choices: [systemd, sysvinit]
-    default: systemd
-  max_lost:
-    description: See M(soc2_auditd).
-    type: int
-    default: 0
-  backlog_warn_ratio:
-    description: See M(soc2_auditd).
-    type: float
-    default: 0.8
-  log_partition:
-    description: See M(soc2_auditd).
-    type: dict
-  auditctl:
-    description: See M(soc2_auditd).
-    type: str
-    default: auditctl
-  ausyscall:
-    description: See M(soc2_auditd).
-    type: str
-    default: ausyscall
 notes:
   - Supports C(check_mode).
 """
@@ -116,8 +45,8 @@ notes:
 EXAMPLES = r"""
 - name: Plan the audit rules and auditd.conf for this host
   soc2_auditd_plan:
-    rules: "{{ __auditd_verify_params.rules }}"
-    config: "{{ __auditd_verify_params.config }}"
+    rules: "{{ _auditd_params.rules }}"
+    config: "{{ _auditd_params.config }}"
   check_mode: false
   register: __auditd_plan
 """
@@ -167,22 +96,15 @@ kernel:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.soc2_auditd_family import (
-    ARGUMENT_SPEC,
-    read_host,
-    read_kernel,
-    validate,
-)
+from ansible.module_utils import soc2_auditd_family
+from ansible.module_utils.soc2_auditd_family import read_host, read_kernel
 from ansible.module_utils.soc2_auditd_rules import expected_conf, render_files
+from ansible.module_utils.soc2_family import open_module
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
+    module = open_module(soc2_auditd_family)
     params = module.params
-    problems = validate(params)
-    if problems:
-        module.fail_json(msg="invalid parameters: " + "; ".join(problems), changed=False)
     host = read_host(module, params)
     desired = host["desired"]
     pairs, conf_problems = expected_conf(params["config"], host["major"])

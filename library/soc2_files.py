@@ -90,7 +90,8 @@ EXAMPLES = r"""
     entries:
       - {path: /etc/chrony/sources.d, state: directory, owner: root, group: root, mode: "0755"}
       - path: /etc/chrony/sources.d/soc2audit.sources
-        content: "{{ lookup('ansible.builtin.template', 'soc2audit.sources.j2') }}"
+        content: >-
+          {{ lookup('ansible.builtin.template', 'etc/chrony/sources.d/soc2audit.sources.j2') }}
         owner: root
         group: root
         mode: "0644"

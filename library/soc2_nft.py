@@ -22,7 +22,7 @@ description:
     namespace (it names interfaces that do not exist there, for example) the persisted file
     O(persist_path) is loaded alone instead and C(NET-04) is at best V(at_risk).
   - Returns one result per check id C(NET-01) .. C(NET-05), always all five, plus the facts it
-    read. Read-only, safe in check mode; C(changed) is always V(false). With C(--diff) the result
+    read. With C(--diff) the result
     carries the live and desired tables as text.
   - "C(NET-01): the table is loaded and not dormant, chain C(input) is a filter chain on the input
     hook with policy C(drop), and every chain's type, hook, priority and policy are as desired."
@@ -40,6 +40,8 @@ description:
 version_added: "0.1.0"
 author:
   - soc2-audit-metrics contributors
+extends_documentation_fragment:
+  - soc2_checks
 requirements:
   - nftables (nft) 1.0 or later, util-linux C(unshare) and systemd on the managed host; root (the
     scratch namespace needs CAP_SYS_ADMIN, nft needs CAP_NET_ADMIN)
@@ -86,7 +88,7 @@ options:
     type: str
     default: systemctl
 notes:
-  - Supports C(check_mode) and C(diff); the module never changes the host's ruleset.
+  - Supports C(diff).
   - Commands run with C(LC_ALL=C).
   - iptables-nft rules that use C(xt) compatibility matches carry no port in the JSON listing;
     C(NET-05) cannot see their ports.
@@ -176,22 +178,16 @@ diff:
   type: dict
 """
 
-from typing import Any
+from ansible.module_utils import soc2_nft_family
+from ansible.module_utils.soc2_family import run_module
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.soc2_nft_family import ARGUMENT_SPEC, validate, verify
+ARGUMENT_SPEC = soc2_nft_family.ARGUMENT_SPEC
 
 __all__ = ["ARGUMENT_SPEC", "main"]
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    problems = validate(module.params)
-    if problems:
-        module.fail_json(msg="invalid parameters: " + "; ".join(problems), changed=False)
-    result: dict[str, Any] = {"changed": False, **verify(module, module.params)}
-    result.pop("observations", None)
-    module.exit_json(**result)
+    run_module(soc2_nft_family)
 
 
 if __name__ == "__main__":

@@ -121,14 +121,13 @@ import os
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.soc2_command import find_binary, run
 from ansible.module_utils.soc2_nft import (
     compare,
     desired_table,
     failure,
-    find_binary,
     normalise_table,
     read_live,
-    run,
     scratch_load,
     scratch_load_text,
     table_lines,

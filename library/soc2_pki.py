@@ -16,18 +16,17 @@ description:
   - Returns one aggregated result per check id C(PKI-01) .. C(PKI-06) for the host, always all
     six, plus per-certificate facts, per-certificate results and the list of certificates the
     C(pki) role has to (re-)issue.
-  - Read-only, safe in check mode; C(changed) is always V(false). With C(--diff) the result
-    carries a C(diff) with the drifting fields of each certificate (the default stdout
-    callback prints diffs of changed tasks only, so register the result to see it).
-  - Result values are V(pass), V(fail), V(at_risk), V(error) and V(not_applicable). A missing
-    certificate or key file is V(fail) (the control is absent); a file that exists but cannot be
-    read or parsed, or a host without the Python C(cryptography) library, is V(error), never
-    V(fail).
-  - Per host, the worst per-certificate result wins, with V(error) before V(fail) before
-    V(at_risk) before V(pass).
+  - With C(--diff) the result carries a C(diff) with the drifting fields of each certificate
+    (the default stdout callback prints diffs of changed tasks only, so register the result to
+    see it).
+  - A missing certificate or key file is V(fail) (the control is absent); a file that exists but
+    cannot be read or parsed, or a host without the Python C(cryptography) library, is
+    V(error), never V(fail).
 version_added: "0.1.0"
 author:
   - soc2-audit-metrics contributors
+extends_documentation_fragment:
+  - soc2_checks
 requirements:
   - python cryptography >= 38.0.4 on the managed host (Debian 12 python3-cryptography works)
 options:
@@ -137,7 +136,7 @@ options:
       - Evaluation time in epoch seconds, for tests. Defaults to the host's current time.
     type: int
 notes:
-  - Supports C(check_mode) and C(diff); the module never changes anything.
+  - Supports C(diff).
   - File owner, group or mode problems fail C(PKI-06) but are not re-issue reasons; the role's
     file tasks fix them. A missing or unreadable CA chain file fails or errors C(PKI-01) without
     marking certificates for re-issue.
@@ -170,11 +169,10 @@ EXAMPLES = r"""
   check_mode: false
   register: __pki_state
 
-- name: Re-issue what drifted
-  ansible.builtin.include_tasks: issue.yml
-  loop: "{{ __pki_state.reissue }}"
-  loop_control:
-    loop_var: __pki_cert_name
+# The pki role re-issues these (roles/pki/tasks/certificates.yml).
+- name: Name the certificates that need (re-)issue
+  ansible.builtin.debug:
+    msg: "{{ __pki_state.reissue }}"
 
 - name: Show the PKI check results
   ansible.builtin.debug:
@@ -314,39 +312,29 @@ reissue:
   elements: str
   sample: [edge1-host]
 diff:
-  description: Drifting fields per certificate, as before/after text.
+  description: Drifting fields per certificate, before (observed) and after (requested).
   returned: when run with C(--diff)
   type: dict
   contains:
     before:
-      description: Observed values.
-      type: str
+      description: Certificate name to its C(cert_path) and the observed drifting fields.
+      type: dict
     after:
-      description: Requested values.
-      type: str
+      description: Certificate name to its C(cert_path) and the requested drifting fields.
+      type: dict
 """
 
-from typing import Any
+from ansible.module_utils import soc2_pki_family
+from ansible.module_utils.soc2_family import run_module
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.soc2_pki_family import (
-    ARGUMENT_SPEC,
-    CERTIFICATE_SPEC,
-    validate,
-    verify,
-)
+ARGUMENT_SPEC = soc2_pki_family.ARGUMENT_SPEC
+CERTIFICATE_SPEC = soc2_pki_family.CERTIFICATE_SPEC
 
 __all__ = ["ARGUMENT_SPEC", "CERTIFICATE_SPEC", "main"]
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    problems = validate(module.params)
-    if problems:
-        module.fail_json(msg="invalid parameters: " + "; ".join(problems), changed=False)
-    result: dict[str, Any] = {"changed": False, **verify(module, module.params)}
-    result.pop("observations", None)
-    module.exit_json(**result)
+    run_module(soc2_pki_family)
 
 
 if __name__ == "__main__":

@@ -17,9 +17,7 @@ description:
     all in one module run.
   - Returns one result per check id C(TIME-01) .. C(TIME-07), always all seven, plus the raw
     facts it read.
-  - Read-only, safe in check mode; C(changed) is always V(false).
-  - Result values are V(pass), V(fail), V(at_risk), V(error) and V(not_applicable). When chronyc
-    cannot be run or read (binary missing, chronyd not running so chronyc prints
+  - When chronyc cannot be run or read (binary missing, chronyd not running so chronyc prints
     C(506 Cannot talk to daemon), unparseable output) C(TIME-01) .. C(TIME-04) are V(error),
     never V(pass) or V(fail), and C(TIME-05) is still assessed from systemctl. A pmc failure
     makes C(TIME-06)/C(TIME-07) V(error) for that instance.
@@ -38,11 +36,12 @@ description:
   - "C(TIME-06): a C(client) instance's port is C(SLAVE); a C(grandmaster) instance's ports
     are C(MASTER) or C(GRAND_MASTER). C(TIME-07): a client's |offsetFromMaster| is at most
     O(ptp.max_offset_ns); not applicable to grandmasters. Both are V(not_applicable) when PTP is
-    not enabled. Several instances are folded into one result, the worst wins (V(error) before
-    V(fail) before V(at_risk) before V(pass))."
+    not enabled. Several instances are folded into one result."
 version_added: "0.1.0"
 author:
   - soc2-audit-metrics contributors
+extends_documentation_fragment:
+  - soc2_checks
 requirements:
   - chrony 4.x (chronyc) and systemd on the managed host; linuxptp (pmc) when O(ptp.enabled)
 options:
@@ -137,7 +136,6 @@ options:
         type: float
         default: 1000
 notes:
-  - Supports C(check_mode); the module never changes anything.
   - Commands run with C(LC_ALL=C). chronyc is called with C(-n) (no DNS), so sources are IP
     addresses.
   - A client port in a state other than C(SLAVE) or C(UNCALIBRATED) has no current offset, pmc
@@ -350,22 +348,16 @@ ptp:
       elements: dict
 """
 
-from typing import Any
+from ansible.module_utils import soc2_time_family
+from ansible.module_utils.soc2_family import run_module
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.soc2_time_family import ARGUMENT_SPEC, validate, verify
+ARGUMENT_SPEC = soc2_time_family.ARGUMENT_SPEC
 
 __all__ = ["ARGUMENT_SPEC", "main"]
 
 
 def main() -> None:
-    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
-    problems = validate(module.params)
-    if problems:
-        module.fail_json(msg="invalid parameters: " + "; ".join(problems), changed=False)
-    result: dict[str, Any] = {"changed": False, **verify(module, module.params)}
-    result.pop("observations", None)
-    module.exit_json(**result)
+    run_module(soc2_time_family)
 
 
 if __name__ == "__main__":

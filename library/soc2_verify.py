@@ -15,12 +15,12 @@ description:
     code in C(plugins/module_utils/soc2_<family>_family.py) runs here, so both give the same
     results.
   - A family whose parameters are invalid, or whose verifier raises, yields V(error) for each of
-    its checks with the reason, and the other families still run. An error is never folded into
-    V(fail) or V(not_applicable).
-  - Read-only, safe in check mode; C(changed) is always V(false).
+    its checks with the reason, and the other families still run.
 version_added: "0.1.0"
 author:
   - soc2-audit-metrics contributors
+extends_documentation_fragment:
+  - soc2_checks
 options:
   families:
     description:
@@ -37,6 +37,19 @@ options:
         variable cannot be resolved is left out and returned in RV(family_errors).
     type: list
     elements: dict
+    suboptions:
+      family:
+        description: The family code, as in the catalog (V(PKI)).
+        type: str
+        required: true
+      key:
+        description: The family's key in O(families) (V(pki)).
+        type: str
+        required: true
+      var:
+        description: The variable that holds the family's parameters (V(_pki_verify_params)).
+        type: str
+        required: true
 """
 
 EXAMPLES = r"""
@@ -64,6 +77,13 @@ EXAMPLES = r"""
             paths: [/etc/passwd, /etc/shadow]
         config:
           log_format: ENRICHED
+  register: verified
+
+- name: The drift run's way (playbooks/drift_check.yml) - each family's parameters from a variable
+  soc2_verify:
+    family_vars:
+      - {family: PKI, key: pki, var: _pki_verify_params}
+      - {family: TIME, key: time, var: _timesync_verify_params}
   register: verified
 """
 
@@ -100,114 +120,26 @@ durations:
   returned: always
 """
 
-import time
-import traceback
-from typing import Any
-
 from ansible.module_utils import (
     soc2_auditd_family,
     soc2_nft_family,
     soc2_pki_family,
     soc2_time_family,
 )
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
-from ansible.module_utils.soc2_results import make_check
+from ansible.module_utils.soc2_family import registry, run_families
 
-# Family name -> module_utils with ARGUMENT_SPEC, CHECK_IDS, FAMILY, validate() and verify().
-FAMILIES: dict[str, Any] = {
-    "pki": soc2_pki_family,
-    "time": soc2_time_family,
-    "net": soc2_nft_family,
-    "aud": soc2_auditd_family,
-}
-
-
-def family_params(family: Any, raw: dict[str, Any]) -> tuple[dict[str, Any] | None, list[str]]:
-    """Validate one family's parameters against its module's argument spec."""
-    validated = ArgumentSpecValidator(family.ARGUMENT_SPEC).validate(raw)
-    if validated.error_messages:
-        return None, list(validated.error_messages)
-    params = validated.validated_parameters
-    return params, family.validate(params)
-
-
-def run_family(module: Any, family: Any, raw: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-    """(the family's result, None) or (error checks, why)."""
-    params, problems = family_params(family, raw)
-    why = None
-    if problems:
-        why = "invalid parameters: " + "; ".join(problems)
-    else:
-        try:
-            return family.verify(module, params), None
-        except Exception as exc:  # any verifier crash becomes error results
-            last = traceback.extract_tb(exc.__traceback__)[-1]
-            why = f"verifier crashed: {type(exc).__name__}: {exc} (at {last.name}:{last.lineno})"
-    checks = [
-        make_check(check_id, "error", None, None, f"{family.FAMILY} verifier: {why}")
-        for check_id in family.CHECK_IDS
-    ]
-    return {"checks": checks, "observations": []}, why
+# Every family soc2_verify runs: its module_utils, imported above (Ansible ships only the
+# module_utils a module imports by name), and one entry here, keyed by its lower-case FAMILY.
+FAMILIES = registry(
+    soc2_pki_family,
+    soc2_time_family,
+    soc2_nft_family,
+    soc2_auditd_family,
+)
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "families": {"type": "dict"},
-            # Resolved into `families` by the action plugin (plugins/action/soc2_verify.py).
-            "family_vars": {"type": "list", "elements": "dict"},
-        },
-        required_one_of=[("families", "family_vars")],
-        mutually_exclusive=[("families", "family_vars")],
-        supports_check_mode=True,
-    )
-    requested = module.params["families"]
-    if requested is None:
-        module.fail_json(
-            msg="family_vars must be resolved by the soc2_verify action plugin "
-            "(plugins/action/soc2_verify.py); is action_plugins set as in ansible.cfg?",
-            changed=False,
-        )
-    unknown = sorted(set(requested) - set(FAMILIES))
-    if unknown:
-        module.fail_json(
-            msg=f"unknown families {unknown}; known: {sorted(FAMILIES)}",
-            changed=False,
-        )
-    checks: list[dict[str, Any]] = []
-    observations: list[dict[str, Any]] = []
-    facts: dict[str, Any] = {}
-    errors: dict[str, str] = {}
-    durations: dict[str, float] = {}
-    diffs: list[dict[str, Any]] = []
-    for name in sorted(requested):
-        raw = requested[name]
-        if raw is None:
-            continue
-        if not isinstance(raw, dict):
-            module.fail_json(msg=f"families.{name} must be a dict of parameters", changed=False)
-        began = time.monotonic()
-        out, why = run_family(module, FAMILIES[name], raw)
-        durations[name] = round(time.monotonic() - began, 4)
-        checks.extend(out.pop("checks"))
-        observations.extend(out.pop("observations", []))
-        if "diff" in out:
-            diffs.append(out.pop("diff"))
-        if why:
-            errors[name] = why
-        facts[name] = out
-    result: dict[str, Any] = {
-        "changed": False,
-        "checks": checks,
-        "observations": observations,
-        "families": facts,
-        "errors": errors,
-        "durations": durations,
-    }
-    if module._diff and diffs:
-        result["diff"] = diffs
-    module.exit_json(**result)
+    run_families(FAMILIES)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
+
+from soc2audit.module_utils.soc2_verify_spec import ARGUMENT_SPEC, RULES
 
 # How Ansible words an undefined or failing variable; the part after it is the reason.
 _RESOLVING = re.compile(r"^.*Error while resolving value for [^:]*: ", re.S)
@@ -35,16 +36,13 @@ def _reason(exc: BaseException) -> str:
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
 
-    def _resolve(self, entries: Any) -> tuple[dict[str, Any], list[dict[str, str]]]:
-        if not isinstance(entries, list):
-            raise AnsibleActionFail("soc2_verify: family_vars must be a list of {family, key, var}")
+    def _resolve(
+        self, entries: list[dict[str, str]]
+    ) -> tuple[dict[str, Any], list[dict[str, str]]]:
+        """Each entry's variable, resolved on its own: (families, {family, reason} errors)."""
         families: dict[str, Any] = {}
         errors: list[dict[str, str]] = []
         for entry in entries:
-            if not isinstance(entry, dict) or not {"family", "key", "var"} <= set(entry):
-                raise AnsibleActionFail(
-                    f"soc2_verify: each family_vars entry needs family, key and var: {entry!r}"
-                )
             try:
                 value = self._templar.resolve_variable_expression(str(entry["var"]))
                 families[str(entry["key"])] = self._templar.template(value)
@@ -54,13 +52,12 @@ class ActionModule(ActionBase):
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
-        args = dict(self._task.args)
+        _, params = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC, **RULES)
         errors: list[dict[str, str]] = []
-        if "family_vars" in args:
-            if "families" in args:
-                raise AnsibleActionFail("soc2_verify: give families or family_vars, not both")
-            families, errors = self._resolve(args.pop("family_vars"))
-            args["families"] = families
+        args = dict(self._task.args)
+        if params.get("family_vars") is not None:
+            families, errors = self._resolve(params["family_vars"])
+            args = {"families": families}
         result.update(
             self._execute_module(
                 module_name="soc2_verify", module_args=args, task_vars=task_vars or {}

@@ -63,7 +63,6 @@ LIST_ORDER: dict[str, int] = {
 ACTIONS: tuple[str, ...] = ("always", "never")
 # Lists whose rules carry a syscall mask (and so list a -S).
 SYSCALL_LISTS: frozenset[str] = frozenset({"exit", "entry", "io_uring"})
-OPERATORS: tuple[str, ...] = ("!=", ">=", "<=", "&=", "=", ">", "<", "&")
 PERMS = "rwxa"
 
 UID_FIELDS = frozenset({"uid", "euid", "suid", "fsuid", "auid", "obj_uid"})

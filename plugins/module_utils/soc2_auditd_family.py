@@ -58,8 +58,11 @@ from ansible.module_utils.soc2_auditd_rules import (
     parse_mounts,
     same_conf_value,
 )
+from ansible.module_utils.soc2_command import find_binary, run
 from ansible.module_utils.soc2_results import make_check
 
+# The family interface (plugins/module_utils/soc2_family.py) the runner, soc2_verify and the
+# catalog check rely on: FAMILY, CHECK_IDS, ARGUMENT_SPEC, validate(), verify().
 FAMILY = "AUD"
 CHECK_IDS: tuple[str, ...] = (
     "AUD-01",
@@ -129,7 +132,6 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "ausyscall": {"type": "str", "default": "ausyscall"},
 }
 
-C_LOCALE = {"LC_ALL": "C", "LANG": "C"}
 REFUSED = (
     "the kernel refuses audit netlink from this PID/user namespace (auditctl -s: Operation not "
     "permitted), as it does in containers; the kernel's audit belongs to its host"
@@ -170,19 +172,6 @@ def validate(params: Mapping[str, Any]) -> list[str]:
 
 
 # ---------------------------------------------------------------- reading the host
-
-
-def find_binary(module: Any, name: str) -> str | None:
-    """A program by absolute path, or looked up on PATH and then the sbin directories (where
-    the audit tools live; get_bin_path adds them)."""
-    if "/" in name:
-        return name if os.path.isfile(name) and os.access(name, os.X_OK) else None
-    return module.get_bin_path(name)
-
-
-def run(module: Any, argv: list[str]) -> tuple[int, str, str]:
-    rc, out, err = module.run_command(argv, environ_update=C_LOCALE, check_rc=False)
-    return rc, out or "", err or ""
 
 
 def _first_line(text: str) -> str:
@@ -311,7 +300,7 @@ def read_service(module: Any, name: str, manager: str) -> dict[str, Any]:
         facts["active"] = "active" if comm and comm.strip() == name else "inactive"
         facts["pid"] = pid
         return facts
-    systemctl = find_binary(module, "systemctl")
+    systemctl, _ = find_binary(module, "systemctl")
     if not systemctl:
         facts["error"] = "systemctl not found"
         return facts
@@ -412,8 +401,8 @@ def desired_rules(
 
 def read_host(module: Any, params: Mapping[str, Any]) -> dict[str, Any]:
     """Everything the AUD checks and the role's planner need, in one pass."""
-    auditctl = find_binary(module, params["auditctl"])
-    ausyscall = find_binary(module, params["ausyscall"])
+    auditctl, _ = find_binary(module, params["auditctl"])
+    ausyscall, _ = find_binary(module, params["ausyscall"])
     version, major = read_version(module, auditctl)
     tables = read_tables(module, ausyscall)
     mounts_text, _ = _read("/proc/self/mounts")

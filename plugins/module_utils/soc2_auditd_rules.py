@@ -48,7 +48,6 @@ from ansible.module_utils.soc2_auditctl import (
 RECORD_KINDS: tuple[str, ...] = ("watch", "syscall", "exe")
 ARCHES: tuple[str, ...] = ("b64", "b32")
 WATCH_STYLES: tuple[str, ...] = ("watch", "syscall")
-FILE_ROLES: tuple[str, ...] = ("base", "exclusions", "main", "privileged", "finalize")
 DEFAULT_FILES: dict[str, str] = {
     "base": "10-soc2-base.rules",
     "exclusions": "20-soc2-exclusions.rules",

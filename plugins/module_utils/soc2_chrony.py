@@ -47,7 +47,6 @@ from ansible.module_utils.soc2_results import make_check as _check
 
 __all__ = [
     "CHECK_IDS",
-    "CHECK_TITLES",
     "CLIENT_PORT_STATES",
     "DEFAULT_CONFLICTING_SERVICES",
     "DEFAULT_MAX_ERROR",
@@ -91,17 +90,6 @@ CHECK_IDS: tuple[str, ...] = (
     "TIME-07",
 )
 
-CHECK_TITLES: dict[str, str] = {
-    "TIME-01": "clock synchronised to a selected time source",
-    "TIME-02": "clock error bound within the limit",
-    "TIME-03": "at least the minimum number of reachable time sources",
-    "TIME-04": "the time sources in use are the configured ones",
-    "TIME-05": "chrony running and enabled, no conflicting time daemon active",
-    "TIME-06": "PTP port state as intended",
-    "TIME-07": "PTP offset from the master within its threshold",
-}
-
-# Aggregation precedence: error beats fail beats at_risk beats pass beats not_applicable.
 TRACKING_FIELDS: tuple[str, ...] = (
     "ref_id",
     "ref_name",

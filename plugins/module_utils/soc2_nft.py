@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ansible.module_utils.soc2_command import run
 from ansible.module_utils.soc2_results import make_check
 
 # Comments the role puts on the rules the verifier looks for.
@@ -576,32 +577,12 @@ def scratch_tables_ok(objs: Iterable[Mapping[str, Any]], family: str, name: str)
 
 # ---------------------------------------------------------------- reading the host
 
-# Commands run in the C locale so messages are the ones documented.
-C_LOCALE = {"LC_ALL": "C", "LANG": "C"}
-
 # Loads a file into a fresh network namespace and lists what the kernel made of it. The sentinel
 # table goes in first (only when asked), so a file that flushes or deletes other tables shows.
 _SCRATCH_SCRIPT = (
     f'set -e; if [ "$3" = sentinel ]; then "$1" add table {SENTINEL_FAMILY} {SENTINEL_TABLE}; fi; '
     '"$1" -f "$2"; "$1" -j list ruleset'
 )
-
-
-def find_binary(module: Any, name: str) -> tuple[str | None, str | None]:
-    """(path, None) for a runnable program, else (None, why)."""
-    if "/" in name:
-        if os.path.isfile(name) and os.access(name, os.X_OK):
-            return name, None
-        return None, f"{name} is not an executable file"
-    path = module.get_bin_path(name)  # PATH first, then the sbin directories
-    if not path:
-        return None, f"{name} not found on PATH"
-    return path, None
-
-
-def run(module: Any, argv: list[str]) -> tuple[int, str, str]:
-    rc, out, err = module.run_command(argv, environ_update=C_LOCALE, check_rc=False)
-    return rc, out or "", err or ""
 
 
 def failure(shown: Sequence[str], rc: int, out: str, err: str) -> str:

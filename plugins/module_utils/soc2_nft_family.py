@@ -7,6 +7,7 @@ import os
 import re
 from typing import Any
 
+from ansible.module_utils.soc2_command import find_binary
 from ansible.module_utils.soc2_nft import (
     SENTINEL_FAMILY,
     SENTINEL_TABLE,
@@ -18,7 +19,6 @@ from ansible.module_utils.soc2_nft import (
     compare,
     desired_table,
     dropped,
-    find_binary,
     foreign_openings,
     metainfo,
     normalise_table,
@@ -31,6 +31,8 @@ from ansible.module_utils.soc2_nft import (
     unit_word,
 )
 
+# The family interface (plugins/module_utils/soc2_family.py) the runner, soc2_verify and the
+# catalog check rely on: FAMILY, CHECK_IDS, ARGUMENT_SPEC, validate(), verify().
 FAMILY = "NET"
 CHECK_IDS: tuple[str, ...] = ("NET-01", "NET-02", "NET-03", "NET-04", "NET-05")
 

@@ -14,6 +14,12 @@ from ansible.module_utils.soc2_x509 import (
     render_diff,
 )
 
+# The family interface (plugins/module_utils/soc2_family.py) the runner, soc2_verify and the
+# catalog check rely on; CHECK_IDS is the parsing module's literal tuple.
+__all__ = ["ARGUMENT_SPEC", "CHECK_IDS", "FAMILY", "validate", "verify"]
+
+FAMILY = "PKI"
+
 CERTIFICATE_SPEC: dict[str, dict[str, Any]] = {
     "name": {"type": "str", "required": True},
     "cert_path": {"type": "path", "required": True},
@@ -64,12 +70,6 @@ def validate(params: dict[str, Any]) -> list[str]:
     if params["renewal_days"] < 0:
         problems.append("renewal_days must not be negative")
     return problems
-
-
-# The family interface soc2_verify and the catalog check rely on.
-__all__ = ["ARGUMENT_SPEC", "CHECK_IDS", "FAMILY", "validate", "verify"]
-
-FAMILY = "PKI"
 
 
 def verify(module: Any, params: dict[str, Any]) -> dict[str, Any]:

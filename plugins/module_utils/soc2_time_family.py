@@ -3,7 +3,6 @@ one-pass soc2_verify module that runs every family in one round trip."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +23,13 @@ from ansible.module_utils.soc2_chrony import (
     parse_sources,
     parse_tracking,
 )
+from ansible.module_utils.soc2_command import find_binary, run
+
+# The family interface (plugins/module_utils/soc2_family.py) the runner, soc2_verify and the
+# catalog check rely on; CHECK_IDS is the parsing module's literal tuple.
+__all__ = ["ARGUMENT_SPEC", "CHECK_IDS", "FAMILY", "validate", "verify"]
+
+FAMILY = "TIME"
 
 INSTANCE_SPEC: dict[str, dict[str, Any]] = {
     "name": {"type": "str", "required": True},
@@ -53,7 +59,6 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
 }
 
 # Commands run in the C locale so their words and numbers are the ones the parsers know.
-C_LOCALE = {"LC_ALL": "C", "LANG": "C"}
 # `systemctl is-enabled` stderr for a unit that does not exist.
 _NOT_FOUND_MARK = "No such file or directory"
 
@@ -81,23 +86,6 @@ def validate(params: dict[str, Any]) -> list[str]:
             problems.append(f"duplicate ptp instance name {inst['name']!r}")
         seen.add(inst["name"])
     return problems
-
-
-def find_binary(module: Any, name: str) -> tuple[str | None, str | None]:
-    """(path, None) for a runnable program, else (None, why)."""
-    if "/" in name:
-        if os.path.isfile(name) and os.access(name, os.X_OK):
-            return name, None
-        return None, f"{name} is not an executable file"
-    path = module.get_bin_path(name)
-    if not path:
-        return None, f"{name} not found on PATH"
-    return path, None
-
-
-def run(module: Any, argv: list[str]) -> tuple[int, str, str]:
-    rc, out, err = module.run_command(argv, environ_update=C_LOCALE, check_rc=False)
-    return rc, out or "", err or ""
 
 
 def read_chronyc(
@@ -188,12 +176,6 @@ def read_ptp(module: Any, ptp: dict[str, Any]) -> dict[str, Any]:
         except ParseError as exc:
             inst["error"] = f"pmc on {inst['uds']}: {exc}"
     return facts
-
-
-# The family interface soc2_verify and the catalog check rely on.
-__all__ = ["ARGUMENT_SPEC", "CHECK_IDS", "FAMILY", "validate", "verify"]
-
-FAMILY = "TIME"
 
 
 def verify(module: Any, params: dict[str, Any]) -> dict[str, Any]:

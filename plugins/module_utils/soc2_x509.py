@@ -63,7 +63,6 @@ if TYPE_CHECKING:  # pragma: no cover - annotations only
 
 __all__ = [
     "CHECK_IDS",
-    "CHECK_TITLES",
     "CRYPTOGRAPHY_IMPORT_ERROR",
     "CRYPTOGRAPHY_VERSION",
     "HAS_CRYPTOGRAPHY",
@@ -99,16 +98,6 @@ __all__ = [
 
 CHECK_IDS: tuple[str, ...] = ("PKI-01", "PKI-02", "PKI-03", "PKI-04", "PKI-05", "PKI-06")
 
-CHECK_TITLES: dict[str, str] = {
-    "PKI-01": "certificate chains to the organisation CA",
-    "PKI-02": "certificate currently valid and outside the renewal window",
-    "PKI-03": "subject alternative names and common name as requested",
-    "PKI-04": "key usage and extended key usage as requested",
-    "PKI-05": "private key matches the certificate and has the requested type",
-    "PKI-06": "private key file owner, group and mode",
-}
-
-# Aggregation precedence: error beats fail beats at_risk beats pass beats not_applicable.
 # Re-issue reasons (stable strings, consumed by the pki role). File owner/group/mode is NOT a
 # reason (the role's file tasks fix it), neither are serial or dates other than expiry/renewal.
 REASON_MISSING = "missing"
@@ -160,9 +149,6 @@ _PEM_CERT_RE = re.compile(
 _HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 _OID_RE = re.compile(r"^[0-2](\.[0-9]+)+$")
 _MODE_RE = re.compile(r"^0?[0-7]{3,4}$")
-# Plain YAML scalars we emit unquoted: start with a letter, '/' or '_' (never a digit, sign
-# or dot, so modes like 0644, numbers, dates and IPs are always quoted).
-_YAML_PLAIN_RE = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./@:,=+ -]*$")
 
 # KeyUsage bits: OpenSSL camel-case names (as community.crypto prints them) -> attribute.
 _KEY_USAGE_ATTRS: tuple[tuple[str, str], ...] = (
@@ -1453,44 +1439,9 @@ def aggregate(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _yaml_scalar(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return str(value)
-    text = str(value)
-    plain = (
-        _YAML_PLAIN_RE.match(text) is not None
-        and ": " not in text
-        and " #" not in text
-        and not text.endswith((" ", ":"))
-        and text.lower() not in ("yes", "no", "y", "n", "true", "false", "null", "on", "off")
-    )
-    return text if plain else "'" + text.replace("'", "''") + "'"
-
-
-def _yaml_lines(data: Mapping[str, Any], indent: int = 0) -> list[str]:
-    pad = "  " * indent
-    lines = []
-    for key, value in data.items():
-        if isinstance(value, Mapping):
-            lines.append(f"{pad}{key}:")
-            lines.extend(_yaml_lines(value, indent + 1))
-        elif isinstance(value, (list, tuple)):
-            if not value:
-                lines.append(f"{pad}{key}: []")
-            else:
-                lines.append(f"{pad}{key}:")
-                lines.extend(f"{pad}  - {_yaml_scalar(item)}" for item in value)
-        else:
-            lines.append(f"{pad}{key}: {_yaml_scalar(value)}")
-    return lines
-
-
-def render_diff(certificates: Sequence[Mapping[str, Any]]) -> dict[str, str]:
-    """Ansible diff (``before``/``after`` YAML-ish text) for the certificates that drift."""
+def render_diff(certificates: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Ansible diff for the certificates that drift: ``before``/``after`` map each drifting
+    certificate to its path and drifting fields (the callback renders them)."""
     before: dict[str, Any] = {}
     after: dict[str, Any] = {}
     for cert in certificates:
@@ -1503,10 +1454,9 @@ def render_diff(certificates: Sequence[Mapping[str, Any]]) -> dict[str, str]:
         for fld in sorted(drift):
             before[name][fld] = drift[fld]["observed"]
             after[name][fld] = drift[fld]["expected"]
-    render = _yaml_lines
     return {
-        "before": "\n".join(render(before)) + "\n" if before else "",
-        "after": "\n".join(render(after)) + "\n" if after else "",
+        "before": before,
+        "after": after,
         "before_header": "certificates (host)",
         "after_header": "certificates (requested)",
     }

@@ -44,7 +44,13 @@ def normalised(option: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_every_action_has_a_documentation_module() -> None:
-    assert ACTIONS == ["soc2audit_results", "soc2audit_testinfra", "soc2audit_textfile"]
+    assert ACTIONS == [
+        "soc2_verify",
+        "soc2audit_renamed_vars",
+        "soc2audit_results",
+        "soc2audit_testinfra",
+        "soc2audit_textfile",
+    ]
     for name in ACTIONS:
         assert (REPO / "library" / f"{name}.py").is_file(), name
 
@@ -101,5 +107,11 @@ def test_the_spec_rejects_what_the_hand_written_checks_rejected(tmp_path: Path) 
         )
     with pytest.raises(AnsibleActionFail, match="Unsupported parameters"):
         run_action("soc2audit_testinfra", {"state": "finished", "jobs": {}})
+    with pytest.raises(AnsibleActionFail, match="mutually exclusive"):
+        run_action("soc2_verify", {"families": {}, "family_vars": []})
+    with pytest.raises(AnsibleActionFail, match="one of the following is required"):
+        run_action("soc2_verify", {})
+    with pytest.raises(AnsibleActionFail, match="missing required arguments: var"):
+        run_action("soc2_verify", {"family_vars": [{"family": "PKI", "key": "pki"}]})
     out = run_action("soc2audit_testinfra", {"state": "finished"})
     assert out["skipped"] is True and out["msg"] == "testinfra checks were not started"

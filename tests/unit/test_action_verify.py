@@ -10,8 +10,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
-from ansible.errors import AnsibleActionFail
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
 
@@ -56,11 +54,3 @@ def test_an_undefined_family_variable_is_an_error_for_that_family_only() -> None
     families, errors = resolve({"_time_params": {"min_sources": 1}}, FAMILIES[:2])
     assert families == {"time": {"min_sources": 1}}
     assert errors[0]["family"] == "PKI" and "_pki_params" in errors[0]["reason"]
-
-
-@pytest.mark.parametrize(
-    "entries", ["pki", [{"family": "PKI", "key": "pki"}], [["PKI", "pki", "_pki_params"]]]
-)
-def test_malformed_family_vars_fail_the_task(entries: Any) -> None:
-    with pytest.raises(AnsibleActionFail, match="family_vars"):
-        resolve({}, entries)

@@ -125,14 +125,20 @@ def test_check_mode_and_diff(lab: Lab, run_module: RunModule) -> None:
     assert result["reissue"] == ["edge1-host"]
     assert result["certificates"][0]["reissue_reasons"] == ["san_drift"]
     diff = result["diff"]
-    assert diff["before"] == (
-        f"edge1-host:\n  cert_path: {leaf.cert_path}\n  key_mode: '0644'\n"
-        "  sans:\n    - DNS:evil\n    - IP:10.0.0.11\n"
-    )
-    assert diff["after"] == (
-        f"edge1-host:\n  cert_path: {leaf.cert_path}\n  key_mode: '0600'\n"
-        "  sans:\n    - DNS:edge1.lab\n    - IP:10.0.0.11\n"
-    )
+    assert diff["before"] == {
+        "edge1-host": {
+            "cert_path": str(leaf.cert_path),
+            "key_mode": "0644",
+            "sans": ["DNS:evil", "IP:10.0.0.11"],
+        }
+    }
+    assert diff["after"] == {
+        "edge1-host": {
+            "cert_path": str(leaf.cert_path),
+            "key_mode": "0600",
+            "sans": ["DNS:edge1.lab", "IP:10.0.0.11"],
+        }
+    }
 
 
 def test_force_reissue(lab: Lab, run_module: RunModule) -> None:
@@ -255,7 +261,10 @@ def test_documentation_matches_argument_spec() -> None:
 def test_module_file_is_importable_as_ansible_ships_it() -> None:
     """AnsiballZ only ships module_utils the module imports as ansible.module_utils.*."""
     source = Path(soc2_pki.__file__).read_text()
-    assert "from ansible.module_utils.soc2_pki_family import" in source
-    family = Path(soc2_pki.__file__).parents[1] / "plugins/module_utils/soc2_pki_family.py"
-    assert "from ansible.module_utils.soc2_x509 import" in family.read_text()
-    assert "supports_check_mode=True" in source
+    assert "from ansible.module_utils import soc2_pki_family" in source
+    assert "from ansible.module_utils.soc2_family import run_module" in source
+    utils = Path(soc2_pki.__file__).parents[1] / "plugins/module_utils"
+    assert (
+        "from ansible.module_utils.soc2_x509 import" in (utils / "soc2_pki_family.py").read_text()
+    )
+    assert "supports_check_mode=True" in (utils / "soc2_family.py").read_text()

@@ -673,13 +673,13 @@ def test_render_diff_shows_only_drift(lab: Lab) -> None:
     leaf = lab.leaf(sans=["DNS:evil"])
     entry = assess(lab, lab.request(leaf, sans=["DNS:edge1.lab"]))
     diff = x.render_diff([entry])
-    assert diff["before"] == (
-        f"edge1-host:\n  cert_path: {leaf.cert_path}\n  sans:\n    - DNS:evil\n"
-    )
-    assert diff["after"] == (
-        f"edge1-host:\n  cert_path: {leaf.cert_path}\n  sans:\n    - DNS:edge1.lab\n"
-    )
-    assert x.render_diff([assess(lab, lab.request(lab.leaf("ok")))])["before"] == ""
+    assert diff["before"] == {
+        "edge1-host": {"cert_path": str(leaf.cert_path), "sans": ["DNS:evil"]}
+    }
+    assert diff["after"] == {
+        "edge1-host": {"cert_path": str(leaf.cert_path), "sans": ["DNS:edge1.lab"]}
+    }
+    assert x.render_diff([assess(lab, lab.request(lab.leaf("ok")))])["before"] == {}
 
 
 def test_results_are_json_serialisable(lab: Lab) -> None:
