@@ -198,7 +198,7 @@ BAD_INPUTS = [
     (["-e", '{"timesync_fleet_sources": [{"type": "server", "iburst": true}]}'], "hostname"),
     (
         # chrony 3.x cannot be installed here: the observed version is supplied as an extra var.
-        ["-e", '{"timesync_fleet_nts": true, "__timesync_chrony_version": "3.5"}'],
+        ["-e", '{"timesync_fleet_nts_enabled": true, "__timesync_chrony_version": "3.5"}'],
         "NTS needs 4.0 or later",
     ),
 ]
