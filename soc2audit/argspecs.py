@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Each role's meta/argument_specs.yml is the one description of its variables.
 
 CI check (``python -m soc2audit.argspecs``, run by ``make lint``): the spec and defaults/main.yml

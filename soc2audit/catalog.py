@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Render the control catalog (controls/catalog.yml) as docs/controls.md, and check both.
 
     python -m soc2audit.catalog render > docs/controls.md

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The evidence trail's daily result files (DESIGN.md "Evidence trail").
 
 Every run appends its full result set, one JSON object per line with sorted keys, to

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Small file-system helpers shared by the results pipeline (atomic replace, UTC timestamps)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The local lab: four systemd containers reached over SSH like production hosts.
 
 `python -m soc2audit.lab up` builds (or reuses) the Debian base image, creates this checkout's

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """One host's drift results as a node_exporter textfile (DESIGN.md "Metrics").
 
 The textfile collector parses the Prometheus text exposition format 0.0.4, not OpenMetrics, so:

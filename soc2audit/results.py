@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Merge one drift run into the full result set (DESIGN.md "Check results" and "Evidence trail").
 
 Inputs are what the hosts' verifiers and the testinfra plugin reported; the output is one row

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Filters shared by the roles' install steps: the host's installed packages, read once a play."""
 
 from __future__ import annotations

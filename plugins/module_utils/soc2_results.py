@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The check-result vocabulary shared by every verification module (DESIGN.md "Check results").
 
 Imported by the family module_utils (soc2_x509, soc2_chrony, ...) so each family builds results

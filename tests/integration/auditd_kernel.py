@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A container that shares this machine's PID namespace, so the auditd role and verifier reach
 the REAL kernel's audit system (LAB.md "Audit": the kernel answers audit netlink only from the
 initial PID namespace; `--pid=host --privileged`, no systemd inside, auditd through its init

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """timesync on the lab: the aggregator serves time, the edge hosts (and the monitor) sync to it,
 the verifier passes everywhere, and injected faults turn the right check to fail with the
 observed value in the result. Re-converging restores pass.

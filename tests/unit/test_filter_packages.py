@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The installed-package list site.yml reads once per host (plugins/filter/packages.py)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests for plugins/filter/timesync.py: fleet sources and allow list from inventory, chrony
 source lines, the PTP records the verifier gets, and Debian version strings.
 
