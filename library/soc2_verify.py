@@ -61,7 +61,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 checks:
-  description: Every family's check results, in the DESIGN.md module schema.
+  description: Every family's check results, in the module result schema
+    (docs/architecture.md "Verification modules").
   type: list
   elements: dict
   returned: always

@@ -123,7 +123,7 @@ def render_table(options: dict[str, Any]) -> str:
 def with_table(page: str, table: str) -> str:
     """``page`` with the text between the table markers replaced by ``table``."""
     head, begin, rest = page.partition(TABLE_BEGIN)
-    body, end, tail = rest.partition(TABLE_END)
+    _old, end, tail = rest.partition(TABLE_END)
     if not begin or not end:
         raise ValueError("the argument_specs table markers are missing")
     return f"{head}{TABLE_BEGIN}\n{table}\n{TABLE_END}{tail}"
@@ -176,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     print(f"argument_specs: {len(roots)} roles checked, {len(problems)} problems")
     return 1 if problems else 0
+
 
 if __name__ == "__main__":
     sys.exit(main())

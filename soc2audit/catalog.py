@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 CATALOG = REPO / "controls" / "catalog.yml"
 DOC = REPO / "docs" / "controls.md"
 
-# Families in the order DESIGN.md lists them; the rendered page follows this order.
+# Families in the order docs/controls.md lists them; the rendered page follows this order.
 FAMILIES: dict[str, str] = {
     "PKI": "Private PKI and mTLS certificates",
     "TIME": "Time synchronisation",

@@ -1,6 +1,6 @@
 # Copyright: soc2-audit-metrics contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""One host's drift results as a node_exporter textfile (DESIGN.md "Metrics").
+"""One host's drift results as a node_exporter textfile (docs/drift.md "Metrics").
 
 The textfile collector parses the Prometheus text exposition format 0.0.4, not OpenMetrics, so:
 every family is a ``gauge`` with ``# HELP`` and ``# TYPE``, there is no ``# EOF`` and no sample
@@ -19,8 +19,8 @@ Decisions:
 * ``soc2audit_check_last_run_timestamp_seconds`` is when the check last produced a result other
   than ``not_run`` (from the drift state); a check that never ran has no series.
 * ``soc2audit_check_drift_since_timestamp_seconds`` only exists for checks whose drift is open.
-* ``soc2audit_waiver_expiry_timestamp_seconds{check_id,ticket}`` (not in the DESIGN table) is the
-  first instant a waiver applied in this run no longer covers, to alert before it lapses.
+* ``soc2audit_waiver_expiry_timestamp_seconds{check_id,ticket}`` (beyond the per-check series) is
+  the first instant a waiver applied in this run no longer covers, to alert before it lapses.
 * Observations from the verifiers (``{metric, help, labels, value}``) are rendered as gauges;
   a bad name, label or value is skipped and reported in the returned warnings.
 """

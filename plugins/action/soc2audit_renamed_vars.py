@@ -1,6 +1,9 @@
 # Copyright: soc2-audit-metrics contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Action plugin soc2audit_renamed_vars: warn about deprecated role variable names (docs in library/)."""
+"""Action plugin soc2audit_renamed_vars: warn about deprecated role variable names.
+
+Documentation in library/soc2audit_renamed_vars.py; the scheme in docs/roles.md.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         renamed = self._task.args.get("renamed")
         if not isinstance(renamed, Mapping):
-            raise AnsibleActionFail("soc2audit_renamed_vars: 'renamed' must be a mapping of old: new")
+            raise AnsibleActionFail("soc2audit_renamed_vars: 'renamed' must map old: new names")
         used = renamed_in_use(renamed, task_vars or {})
         for old in used:
             _DISPLAY.warning(deprecation_message(old, str(renamed[old])))

@@ -5,7 +5,7 @@ the verifier passes everywhere, and injected faults turn the right check to fail
 observed value in the result. Re-converging restores pass.
 
 Every chronyd here runs with -x and the fake time source runs under libfaketime: nothing ever
-sets this machine's clock (LAB.md).
+sets this machine's clock (docs/roles/timesync.md "No clock control").
 """
 
 from __future__ import annotations

@@ -166,7 +166,10 @@ def test_main_without_arguments_checks_the_real_roles(
     assert f"{len(roles)} roles checked, 0 problems" in capsys.readouterr().out
 
 
-PAGE = f"# Role demo\n\n## Variables\n\n{argspecs.TABLE_BEGIN}\nold table\n{argspecs.TABLE_END}\n\nAfter.\n"
+PAGE = (
+    f"# Role demo\n\n## Variables\n\n{argspecs.TABLE_BEGIN}\nold table\n{argspecs.TABLE_END}"
+    "\n\nAfter.\n"
+)
 
 
 def test_rendered_table_rows() -> None:
@@ -180,7 +183,8 @@ def test_rendered_table_rows() -> None:
     assert table[0] == "| Variable | Type | Default | Choices | Description |"
     assert "| `demo_port` | int | `4433` | - | Port. |" in table
     assert "| `demo_mode` | str | `strict` | `strict`, `lax` | Mode. |" in table
-    assert "| `demo_packages` | list of str | `[openssl, ca-certificates]` | - | Packages. |" in table
+    packages = "| `demo_packages` | list of str | `[openssl, ca-certificates]` | - | Packages. |"
+    assert packages in table
     assert "| `demo_enabled` | bool | `true` | - | Switch. |" in table
     assert "| `demo_token` | str, required | - | - | Required, so not in defaults. |" in table
     # Ansible markup becomes code, a pipe is escaped, trailing blanks are shown quoted.
