@@ -72,7 +72,7 @@ lab: lab-up ## the main job: control node, lab, converge site.yml, drift check, 
 	@$(BIN)/python -m soc2audit.summary --lab-only
 	$(BIN)/soc2audit drift -i $(INVENTORY)
 
-lint: setup ## ansible-lint (production), yamllint, ruff, argument_specs == defaults
+lint: setup ## ansible-lint (production), yamllint, ruff, argument_specs == defaults and role pages
 	$(BIN)/python -m soc2audit.argspecs
 	$(BIN)/python -m soc2audit.catalog check
 	$(BIN)/yamllint -s .

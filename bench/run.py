@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Benchmarks of the main job on the local lab: numbers, no asserts (tests never assert on time).
 
 Everything is measured in ONE run, on the same lab, interleaved round by round (so a change in the

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """controls/: testinfra checks that look at hosts from outside the verification modules.
 
 They run only with the soc2audit plugin (``-p soc2audit.pytest_plugin``, see that module), which

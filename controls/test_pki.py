@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """PKI checks from outside the soc2_pki module: does the host's credential actually work?
 
 PKI-07 runs a real mutual-TLS handshake on the host itself, over loopback only: `openssl s_server`

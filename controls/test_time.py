@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """TIME checks from outside the soc2_time module: what chronyd exposes, seen from the host's
 sockets and from a peer host on the network.
 

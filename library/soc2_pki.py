@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: soc2-audit-metrics contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module soc2_pki: read-only verification of the PKI controls PKI-01 .. PKI-06."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: soc2-audit-metrics contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Ansible module soc2_verify: every control family's read-only verifier in one round trip."""
 
 from __future__ import annotations
@@ -89,7 +89,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 checks:
-  description: Every family's check results, in the DESIGN.md module schema.
+  description: Every family's check results, in the module result schema
+    (docs/architecture.md "Verification modules").
   type: list
   elements: dict
   returned: always

@@ -1,6 +1,6 @@
 #!/usr/bin/python
 # Copyright: soc2-audit-metrics contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Documentation of the soc2audit_testinfra action (plugins/action/soc2audit_testinfra.py)."""
 
 from __future__ import annotations

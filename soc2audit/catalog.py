@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Render the control catalog (controls/catalog.yml) as docs/controls.md, and check both.
 
     python -m soc2audit.catalog render > docs/controls.md
@@ -32,7 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 CATALOG = REPO / "controls" / "catalog.yml"
 DOC = REPO / "docs" / "controls.md"
 
-# Families in the order DESIGN.md lists them; the rendered page follows this order.
+# Families in the order docs/controls.md lists them; the rendered page follows this order.
 FAMILIES: dict[str, str] = {
     "PKI": "Private PKI and mTLS certificates",
     "TIME": "Time synchronisation",

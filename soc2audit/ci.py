@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """CI helpers: run the molecule scenarios a few at a time, each timed, and keep the durations.
 
 `python -m soc2audit.ci molecule [-j 2] [SCENARIO ...]` runs `molecule test -s SCENARIO` for

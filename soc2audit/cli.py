@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The soc2audit command: run a drift check through ansible-runner and report it.
 
     soc2audit drift [options]        (also: python -m soc2audit drift)

@@ -1,4 +1,6 @@
-"""The evidence trail's daily result files (DESIGN.md "Evidence trail").
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The evidence trail's daily result files (docs/drift.md "Outputs").
 
 Every run appends its full result set, one JSON object per line with sorted keys, to
 ``<evidence_dir>/results-YYYY-MM-DD.jsonl`` for the UTC day the run started. Files are only ever

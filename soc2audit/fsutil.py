@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Small file-system helpers shared by the results pipeline and the drift callback: atomic
 replace, durable append, private directories, UTC timestamps."""
 

@@ -1,4 +1,6 @@
-"""One host's drift results as a node_exporter textfile (DESIGN.md "Metrics").
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One host's drift results as a node_exporter textfile (docs/drift.md "Metrics").
 
 The textfile collector parses the Prometheus text exposition format 0.0.4, not OpenMetrics, so:
 every family is a ``gauge`` with ``# HELP`` and ``# TYPE``, there is no ``# EOF`` and no sample
@@ -17,8 +19,8 @@ Decisions:
 * ``soc2audit_check_last_run_timestamp_seconds`` is when the check last produced a result other
   than ``not_run`` (from the drift state); a check that never ran has no series.
 * ``soc2audit_check_drift_since_timestamp_seconds`` only exists for checks whose drift is open.
-* ``soc2audit_waiver_expiry_timestamp_seconds{check_id,ticket}`` (not in the DESIGN table) is the
-  first instant a waiver applied in this run no longer covers, to alert before it lapses.
+* ``soc2audit_waiver_expiry_timestamp_seconds{check_id,ticket}`` (beyond the per-check series) is
+  the first instant a waiver applied in this run no longer covers, to alert before it lapses.
 * Observations from the verifiers (``{key, labels, value}``) are rendered as the metric their
   key names in soc2audit/metrics.py (name, HELP, type and label names live there); an unknown
   key, labels other than the metric's or a value that is not a finite number is skipped and

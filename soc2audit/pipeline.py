@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The control-node results pipeline of one drift run, as one call.
 
 ``process_run`` reads the policy (catalog + waivers) and the drift state, merges what the hosts

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The one list of what the control node needs from its operating system, and the doctor.
 
 Everything the lab, `make test` and `.ci/run` run on the control node itself (not inside the lab

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """pytest plugin: turn the testinfra checks under controls/ into check results.
 
 Loaded explicitly (never auto-loaded, so tests/unit and tests/integration do not see it):

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Human and CI views of a run's result rows: JUnit XML and a plain-text summary table."""
 
 from __future__ import annotations

@@ -1,7 +1,11 @@
-"""Merge one drift run into the full result set (DESIGN.md "Check results" and "Evidence trail").
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Merge one drift run into the full result set (docs/architecture.md "Check results",
+docs/drift.md "Results").
 
 Inputs are what the hosts' verifiers and the testinfra plugin reported; the output is one row
-per (host, applicable check) in the DESIGN schema, plus ``drift_since`` and ``waiver``:
+per (host, applicable check) in the result schema (docs/drift.md "The result row"), plus
+``drift_since`` and ``waiver``:
 
 * a host that produced nothing is ``not_run`` for every check that applies to it, and a check a
   reporting host left out is ``not_run`` too: silence is never a pass;

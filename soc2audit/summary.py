@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Print where the lab's parts are and what the last drift run verified, per host.
 
 python -m soc2audit.summary             lab layout, then the last drift run's table

@@ -1,5 +1,5 @@
 # Copyright: soc2-audit-metrics contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Action plugin soc2audit_testinfra: run the controls/ testinfra checks beside the verifiers.
 
 ``state: started`` launches pytest (with the soc2audit plugin) as a detached process on the

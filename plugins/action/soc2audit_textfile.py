@@ -1,5 +1,5 @@
 # Copyright: soc2-audit-metrics contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Action plugin soc2audit_textfile: write a host's metrics file with one shell command.
 
 The module of the same name (library/soc2audit_textfile.py, the documentation) starts Python on

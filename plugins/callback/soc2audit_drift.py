@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Record the configuration drift the roles themselves report when a playbook runs in check mode."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Filters for the auditd role: pick the rule records of the chosen profiles and build the
 auditd.conf settings from the role's variables (controller side, no host needed)."""
 

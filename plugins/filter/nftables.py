@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Filters for the nftables role: merge the service layers, check them, resolve inventory groups
 and hosts into address sets, and turn everything into nft rule lines for the template.
 

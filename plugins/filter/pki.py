@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Filters for the pki role: turn the user's certificate request list into complete records.
 
 Validation happens here, on the control node, before any host is touched: a request with an

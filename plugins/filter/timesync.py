@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Filters for the timesync role: derive the fleet's time sources and client list from inventory."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 # Copyright: soc2-audit-metrics contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Parse Linux audit rules and print them the way ``auditctl -l`` does.
 
 Shared by the auditd role (``library/soc2_auditd_plan.py``) and the AUD verifier

@@ -1,5 +1,5 @@
 # Copyright: soc2-audit-metrics contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The AUD family's verification (AUD-01 .. AUD-07), shared by the soc2_auditd module, the
 one-pass soc2_verify module, and the role's planner and loader (which use the same host reads
 and the same desired rules).

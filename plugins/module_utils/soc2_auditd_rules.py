@@ -1,5 +1,5 @@
 # Copyright: soc2-audit-metrics contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Audit rules as data, the rules.d files made from them, and auditd.conf per major version.
 
 Shared by the role's planner (``library/soc2_auditd_plan.py``: validates the request and renders

@@ -1,5 +1,5 @@
 # Copyright: soc2-audit-metrics contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Shared chrony and linuxptp logic for the time controls TIME-01 .. TIME-07.
 
 Used by ``library/soc2_time.py`` (read-only verification) and by anything else that needs to read

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """nftables: read `nft -j` output, normalise one table to its meaning, compare, and assess.
 
 Shared by the verifier (soc2_nft / soc2_verify, checks NET-01 .. NET-05) and by the enforcing

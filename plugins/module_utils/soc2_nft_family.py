@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The NET family's verification (NET-01 .. NET-05), shared by the soc2_nft module and the
 one-pass soc2_verify module that runs every family in one round trip."""
 

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The PKI family's verification (PKI-01 .. PKI-06), shared by the soc2_pki module and the
 one-pass soc2_verify module that runs every family in one round trip."""
 

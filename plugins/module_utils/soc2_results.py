@@ -1,4 +1,7 @@
-"""The check-result vocabulary shared by every verification module (DESIGN.md "Check results").
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The check-result vocabulary shared by every verification module (docs/architecture.md
+"Check results").
 
 Imported by the family module_utils (soc2_x509, soc2_chrony, ...) so each family builds results
 and aggregates them the same way.

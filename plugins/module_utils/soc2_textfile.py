@@ -1,5 +1,5 @@
 # Copyright: soc2-audit-metrics contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The metrics file's meaning, shared by the soc2audit_textfile module (on the host) and its
 action (on the control node, plugins/action/soc2audit_textfile.py): which samples decide
 ``changed``, and which lines are samples at all. Standard library only."""

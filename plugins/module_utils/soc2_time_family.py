@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The TIME family's verification (TIME-01 .. TIME-07), shared by the soc2_time module and the
 one-pass soc2_verify module that runs every family in one round trip."""
 

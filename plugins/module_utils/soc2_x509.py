@@ -1,5 +1,5 @@
 # Copyright: soc2-audit-metrics contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Shared X.509 logic for the PKI controls PKI-01 .. PKI-06.
 
 Used by ``library/soc2_pki.py`` (read-only verification) and by the ``pki`` role (deciding

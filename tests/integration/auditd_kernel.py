@@ -1,7 +1,9 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """A container that shares this machine's PID namespace, so the auditd role and verifier reach
-the REAL kernel's audit system (LAB.md "Audit": the kernel answers audit netlink only from the
-initial PID namespace; `--pid=host --privileged`, no systemd inside, auditd through its init
-script).
+the REAL kernel's audit system (docs/roles/auditd.md "Containers and the kernel": the kernel
+answers audit netlink only from the initial PID namespace; `--pid=host --privileged`, no systemd
+inside, auditd through its init script).
 
 Rules loaded from here are global to the machine. The scenario never sets -e 2, records the
 kernel's audit state before it starts (and refuses to run when rules are loaded or an audit

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Fixtures for tests that run against this checkout's podman lab (`make integration`).
 
 Hosts are reached over SSH with the lab inventory, like production; testinfra's ansible backend

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The prerequisite path on a machine that lacks the packages: a bare container of the lab's base
 image (Debian minbase: no podman, runc, netavark, iptables, debootstrap, make, python3-venv,
 git) runs the doctor from this checkout, which names what is missing, installs it with apt and

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The lab behaves like a fleet (its repair is tested last, in test_99_lab_repair.py)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The pki role on the lab: converged, idempotent, check-mode clean, and real mTLS.
 
 The mTLS cases run openssl s_server on the aggregator with client verification required and

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Debian 13 (trixie) as the second lab platform: its image builds, the lab boots, and site.yml
 (every role) converges from a bare host, re-runs with no change and verifies, like on Debian 12.
 

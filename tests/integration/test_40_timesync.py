@@ -1,9 +1,11 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """timesync on the lab: the aggregator serves time, the edge hosts (and the monitor) sync to it,
 the verifier passes everywhere, and injected faults turn the right check to fail with the
 observed value in the result. Re-converging restores pass.
 
 Every chronyd here runs with -x and the fake time source runs under libfaketime: nothing ever
-sets this machine's clock (LAB.md).
+sets this machine's clock (docs/roles/timesync.md "No clock control").
 """
 
 from __future__ import annotations
@@ -198,7 +200,7 @@ BAD_INPUTS = [
     (["-e", '{"timesync_fleet_sources": [{"type": "server", "iburst": true}]}'], "hostname"),
     (
         # chrony 3.x cannot be installed here: the observed version is supplied as an extra var.
-        ["-e", '{"timesync_fleet_nts": true, "__timesync_chrony_version": "3.5"}'],
+        ["-e", '{"timesync_fleet_nts_enabled": true, "__timesync_chrony_version": "3.5"}'],
         "NTS needs 4.0 or later",
     ),
 ]

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Drift runs on the lab, end to end through the `soc2audit drift` CLI (ansible-runner).
 
 A clean lab passes every check; for each control family, drifts injected by hand on ONE host

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """nftables on the lab: a reachability matrix over real TCP connections, drift made by hand and
 caught by the right NET check, re-converging repairs it, foreign tables survive, bad input
 changes nothing, and a change that cuts the control node's SSH rolls itself back.

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The auditd kernel scenario: the role and the AUD verifier against THIS machine's kernel.
 
 A container started with `--pid=host --privileged` (tests/integration/auditd_kernel.py) is the

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The lab recovers from being half dead: a killed container is started again, a removed one is
 recreated. Last of the lab tests on purpose: a recreated container is a bare host again, and
 re-converging it from scratch here would cost a cold install in the middle of the run. The lab

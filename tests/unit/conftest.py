@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Shared fixtures for the unit tests.
 
 * Makes ``ansible.module_utils.soc2_x509`` (and the other project module_utils) importable, the

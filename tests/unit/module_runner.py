@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Run an Ansible module's main() in-process, the way ansible-core's own unit tests do."""
 
 from __future__ import annotations

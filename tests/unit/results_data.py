@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Shared data for the results pipeline tests: a small catalog, hosts and verifier outputs."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """plugins/action/soc2audit_results.py: a family whose parameters failed travels as
 {family, reason} (soc2_verify's family_errors, plugins/action/soc2_verify.py) and becomes
 error results."""

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests for soc2audit/argspecs.py: meta/argument_specs.yml must match defaults/main.yml."""
 
 from __future__ import annotations
@@ -162,3 +164,60 @@ def test_main_without_arguments_checks_the_real_roles(
     roles = sorted(p for p in (REPO_ROOT / "roles").iterdir() if p.is_dir())
     assert argspecs.main([]) == 0, capsys.readouterr().out
     assert f"{len(roles)} roles checked, 0 problems" in capsys.readouterr().out
+
+
+PAGE = (
+    f"# Role demo\n\n## Variables\n\n{argspecs.TABLE_BEGIN}\nold table\n{argspecs.TABLE_END}"
+    "\n\nAfter.\n"
+)
+
+
+def test_rendered_table_rows() -> None:
+    table = argspecs.render_table(
+        {
+            **OPTIONS,
+            "demo_prefix": {"type": "str", "description": "C(a|b) prefix.", "default": "x: "},
+            "demo_long": {"type": "list", "description": ["One.", "Two."], "default": ["y" * 300]},
+        }
+    ).splitlines()
+    assert table[0] == "| Variable | Type | Default | Choices | Description |"
+    assert "| `demo_port` | int | `4433` | - | Port. |" in table
+    assert "| `demo_mode` | str | `strict` | `strict`, `lax` | Mode. |" in table
+    packages = "| `demo_packages` | list of str | `[openssl, ca-certificates]` | - | Packages. |"
+    assert packages in table
+    assert "| `demo_enabled` | bool | `true` | - | Switch. |" in table
+    assert "| `demo_token` | str, required | - | - | Required, so not in defaults. |" in table
+    # Ansible markup becomes code, a pipe is escaped, trailing blanks are shown quoted.
+    assert '| `demo_prefix` | str | `"x: "` | - | `a\\|b` prefix. |' in table
+    assert "| `demo_long` | list | see `defaults/main.yml` | - | One. Two. |" in table
+
+
+def test_stale_table_is_reported_then_written(tmp_path: Path) -> None:
+    role = make_role(tmp_path / "roles")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "demo.md").write_text(PAGE)
+    [problem] = argspecs.check_page(role, docs)
+    assert "variable table of demo.md is stale" in problem
+    assert argspecs.main([str(role), "--docs", str(docs)]) == 1
+    assert argspecs.main([str(role), "--docs", str(docs), "--write"]) == 0
+    page = (docs / "demo.md").read_text()
+    assert "old table" not in page and "| `demo_port` | int | `4433` |" in page
+    assert page.endswith(f"{argspecs.TABLE_END}\n\nAfter.\n")
+    assert argspecs.check_page(role, docs) == []
+
+
+def test_page_without_markers_or_missing(tmp_path: Path) -> None:
+    role = make_role(tmp_path / "roles")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    assert argspecs.check_page(role, docs) == [f"demo: {docs / 'demo.md'} is missing"]
+    (docs / "demo.md").write_text("# Role demo\n\n| Variable |\n")
+    assert argspecs.check_page(role, docs, write=True) == [
+        "demo: demo.md: the argument_specs table markers are missing"
+    ]
+
+
+def test_real_role_pages_are_current() -> None:
+    for role in sorted(p for p in (REPO_ROOT / "roles").iterdir() if p.is_dir()):
+        assert argspecs.check_page(role, REPO_ROOT / "docs" / "roles") == [], role.name

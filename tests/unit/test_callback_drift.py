@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """plugins/callback/soc2audit_drift.py: check-mode drift records from real ansible-playbook runs.
 
 Every run uses the repository's ansible.cfg (which enables the callback) against ``localhost,``

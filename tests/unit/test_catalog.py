@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """soc2audit.catalog: the catalog renders, and `check` catches bad entries and a stale page."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """soc2audit CLI: documented options, usage errors before anything runs, outcome handling."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests for plugins/filter/auditd.py: the records of the chosen profiles with the per-rule
 switches, auditd.conf settings from the role's variables, and the role's defaults run through
 them (the same composition tasks/plan.yml does)."""

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests for plugins/filter/nftables.py and the ruleset template: service layers, input
 problems, address resolution from the inventory, the rule plan, the control node's SSH source.
 

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests for plugins/filter/pki.py: SAN normalisation and the pki request records."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests for plugins/filter/timesync.py: fleet sources and allow list from inventory, chrony
 source lines, the PTP records the verifier gets, and Debian version strings.
 
@@ -284,9 +286,13 @@ def test_ptp_refids_none_without_clients() -> None:
 def _render_chrony_conf(instances: list[dict[str, Any]]) -> str:
     """Render the role's chrony.conf.j2 with its defaults, PTP on, the given instances."""
     defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
-    os_vars = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())["_timesync_os"]
+    role_vars = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
+    os_vars = role_vars["_timesync_os"]
+    # No old names set: each renamed variable's fallback (_<new>) is the new name's default.
+    renamed = role_vars["_timesync_renamed_variables"].values()
     variables = {
         **defaults,
+        **{f"_{new}": defaults[new] for new in renamed},
         "ansible_managed": "managed",
         "__timesync_os": os_vars["Debian"],
         "__timesync_is_server": False,

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests for soc2audit/lab.py parts that need no podman: mirror discovery, names, inventory.
 
 The apt configurations are shaped like the ones Debian 12/13 images ship (deb822

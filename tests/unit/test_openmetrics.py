@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """soc2audit.openmetrics: the textfile is valid exposition format and says what the rows say.
 
 Validated with `promtool check metrics` when promtool is on PATH or in .venv/bin, else with the

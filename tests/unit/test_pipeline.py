@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """soc2audit.pipeline.process_run: one call merges, renders and writes a drift run."""
 
 from __future__ import annotations

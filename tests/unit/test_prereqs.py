@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """The prerequisites list (soc2audit/prereqs.py) covers every command the lab code runs on the
 control node, and the doctor names what is missing with its package."""
 

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """soc2audit.pytest_plugin: test outcomes become check results (no lab: testinfra's local://
 backend, or an Ansible inventory whose hosts use the local connection)."""
 

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """soc2audit.report (JUnit, summary table) and soc2audit.evidence (append-only day files)."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """soc2audit.results: merging a run, drift state, grace period, waivers and exit codes."""
 
 from __future__ import annotations

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests for plugins/module_utils/soc2_auditctl.py: audit rules normalised the way
 `auditctl -l` prints them, checked against RECORDED real outputs (tests/unit/fixtures/auditd,
 see README.txt there): a corpus of rules written the ways people write them, loaded into this

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """End-to-end tests for library/soc2_auditd.py, soc2_auditd_plan.py and soc2_auditd_load.py,
 run through AnsibleModule in-process.
 

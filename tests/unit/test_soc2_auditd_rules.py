@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests for plugins/module_utils/soc2_auditd_rules.py: rule records to rules (and their
 files), syscall names against the host's tables, setuid/setgid discovery, auditd.conf per
 version; and the shipped profiles (roles/auditd/vars/main.yml) against the recorded tables and

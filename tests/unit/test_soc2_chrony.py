@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests for plugins/module_utils/soc2_chrony.py against recorded real outputs.
 
 Every fixture under tests/unit/fixtures/chrony and tests/unit/fixtures/ptp is unmodified output

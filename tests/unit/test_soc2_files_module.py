@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """library/soc2_files.py: several files, directories and removals in one module run."""
 
 from __future__ import annotations

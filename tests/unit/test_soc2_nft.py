@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """plugins/module_utils/soc2_nft.py on RECORDED real `nft -j list ruleset` outputs.
 
 The fixtures (tests/unit/fixtures/nft, see README.txt there) come from lab containers running the

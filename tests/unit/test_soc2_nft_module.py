@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """library/soc2_nft.py and library/soc2_nft_apply.py, run through AnsibleModule in-process.
 
 nft, unshare, systemctl and systemd-run are replaced by small stub programs in tmp_path (first on

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests for library/soc2_pki.py, run through AnsibleModule like ansible's own unit tests.
 
 The module arguments are injected by patching ``ansible.module_utils.basic._ANSIBLE_ARGS`` (and,

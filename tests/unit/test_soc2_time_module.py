@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """End-to-end tests for library/soc2_time.py, run through AnsibleModule in-process.
 
 chronyc, systemctl and pmc are replaced by small executable stub scripts in tmp_path that print

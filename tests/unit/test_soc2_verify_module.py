@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """library/soc2_verify.py: every family in one module run gives what each family's module gives.
 
 The time family reads recorded real chronyc/systemctl output through stub programs (the

@@ -1,3 +1,5 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Unit tests for plugins/module_utils/soc2_x509.py (certificates generated per test)."""
 
 from __future__ import annotations

@@ -1,0 +1,45 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Action plugin soc2audit_renamed_vars: warn about deprecated role variable names.
+
+Documentation in library/soc2audit_renamed_vars.py; the scheme in docs/roles.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
+
+_DISPLAY = Display()
+
+
+def renamed_in_use(renamed: Mapping[str, str], defined: Any) -> list[str]:
+    """The old names of ``renamed`` (old name: new name) that are set in ``defined``, sorted."""
+    return sorted(old for old in renamed if old in defined)
+
+
+def deprecation_message(old: str, new: str) -> str:
+    return (
+        f"DEPRECATED: {old} is now {new}. The old name still works in this release (its value "
+        f"wins over {new}) and will be removed in the next; rename it in your inventory."
+    )
+
+
+class ActionModule(ActionBase):
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
+        result = super().run(tmp, task_vars)
+        renamed = self._task.args.get("renamed")
+        if not isinstance(renamed, Mapping):
+            raise AnsibleActionFail("soc2audit_renamed_vars: 'renamed' must map old: new names")
+        used = renamed_in_use(renamed, task_vars or {})
+        for old in used:
+            _DISPLAY.warning(deprecation_message(old, str(renamed[old])))
+        result.update(changed=False, deprecated=used)
+        return result
