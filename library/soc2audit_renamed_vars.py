@@ -11,10 +11,10 @@ module: soc2audit_renamed_vars
 short_description: Warn about role variables set under a deprecated name
 description:
   - An action that runs on the control node only (C(plugins/action/soc2audit_renamed_vars.py)).
-  - For every old name of O(renamed) that is set for the host (inventory, play, extra vars), shows
-    one warning C(DEPRECATED: <old> is now <new>) in the play output. It changes nothing: the
-    role's C(vars/main.yml) already lets the old name's value win (docs/roles.md "Variable
-    names").
+  - "For every old name of O(renamed) that is set for the host (inventory, play, extra vars),
+    shows one warning C(DEPRECATED: <old> is now <new>) in the play output. It changes nothing:
+    the role's C(vars/main.yml) already lets the old name's value win (docs/roles.md, Variable
+    names)."
 version_added: "0.1.0"
 author:
   - soc2-audit-metrics contributors

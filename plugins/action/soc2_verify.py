@@ -1,5 +1,5 @@
 # Copyright: soc2-audit-metrics contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """Action plugin for soc2_verify: work out each family's verifier parameters on the control node,
 then run the module once on the host.
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 _DISPLAY = Display()
+
+# The options documented in library/soc2audit_renamed_vars.py.
+ARGUMENT_SPEC: dict[str, Any] = {"renamed": {"type": "dict", "required": True}}
 
 
 def renamed_in_use(renamed: Mapping[str, str], defined: Any) -> list[str]:
@@ -35,9 +37,8 @@ class ActionModule(ActionBase):
 
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
-        renamed = self._task.args.get("renamed")
-        if not isinstance(renamed, Mapping):
-            raise AnsibleActionFail("soc2audit_renamed_vars: 'renamed' must map old: new names")
+        _, params = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        renamed: Mapping[str, str] = params["renamed"]
         used = renamed_in_use(renamed, task_vars or {})
         for old in used:
             _DISPLAY.warning(deprecation_message(old, str(renamed[old])))

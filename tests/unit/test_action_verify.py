@@ -1,5 +1,5 @@
 # Copyright: soc2-audit-metrics contributors
-# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
 """plugins/action/soc2_verify.py: each family's parameter variable is resolved on the control
 node on its own; a family whose variable fails is left out and reported as {family, reason}."""
 

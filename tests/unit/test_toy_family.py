@@ -89,9 +89,9 @@ def recipe_problems(repo: Path, utils: str, family: Any) -> list[str]:
     if entry is None or entry["key"] != family.FAMILY.lower():
         problems.append(f"4: no __families entry for {family.FAMILY} in drift_check.yml")
         return problems
-    role = re.fullmatch(r"_(\w+)_verify_params", entry["params"])
+    role = re.fullmatch(r"_(\w+)_verify_params", entry["var"])
     if role is None:
-        problems.append(f"4: {entry['params']} is not _<role>_verify_params")
+        problems.append(f"4: {entry['var']} is not _<role>_verify_params")
         return problems
     imports = [
         t.get("ansible.builtin.import_role", {})
@@ -103,8 +103,8 @@ def recipe_problems(repo: Path, utils: str, family: Any) -> list[str]:
     roles = repo / "roles" / role[1]
     vars_file = roles / "vars" / "main.yml"
     variables = yaml.safe_load(vars_file.read_text()) or {} if vars_file.is_file() else {}
-    if entry["params"] not in variables or not (roles / "tasks" / "verify_vars.yml").is_file():
-        problems.append(f"5: roles/{role[1]} lacks vars/main.yml {entry['params']} or verify_vars")
+    if entry["var"] not in variables or not (roles / "tasks" / "verify_vars.yml").is_file():
+        problems.append(f"5: roles/{role[1]} lacks vars/main.yml {entry['var']} or verify_vars")
     checks = {c["id"]: c for c in catalog.load(repo / "controls" / "catalog.yml")}
     for check_id in family.CHECK_IDS:
         got = checks.get(check_id, {})
@@ -170,7 +170,7 @@ def add_toy(root: Path, skip: str = "") -> Path:
         path = root / "playbooks" / "drift_check.yml"
         plays = yaml.safe_load(path.read_text())
         plays[0]["vars"]["__families"].append(
-            {"family": "TOY", "key": "toy", "params": "_toy_verify_params"}
+            {"family": "TOY", "key": "toy", "var": "_toy_verify_params"}
         )
         plays[0]["tasks"].insert(
             0,
