@@ -24,7 +24,7 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ansible.module_utils.soc2_auditctl import (
@@ -178,26 +178,27 @@ def _first_line(text: str) -> str:
     return next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
 
 
+def _dump_tables(module: Any, ausyscall: str, names: Iterable[str]) -> dict[str, dict[str, int]]:
+    """``ausyscall <name> --dump`` per arch or machine name: the tables it could print."""
+    tables: dict[str, dict[str, int]] = {}
+    for name in names:
+        rc, out, _ = run(module, [ausyscall, name, "--dump"])
+        if rc == 0:
+            try:
+                tables[name] = parse_syscall_dump(out)[1]
+            except ValueError:
+                continue
+    return tables
+
+
 def read_tables(module: Any, ausyscall: str | None) -> dict[str, Any]:
     """The host's b64/b32 tables and every machine's table (for "exists elsewhere")."""
     host: dict[str, dict[str, int]] = {}
     machines: dict[str, dict[str, int]] = {}
     source = None
     if ausyscall:
-        for arch in ARCHES:
-            rc, out, _ = run(module, [ausyscall, arch, "--dump"])
-            if rc == 0:
-                try:
-                    host[arch] = parse_syscall_dump(out)[1]
-                except ValueError:
-                    continue
-        for machine in KNOWN_MACHINES:
-            rc, out, _ = run(module, [ausyscall, machine, "--dump"])
-            if rc == 0:
-                try:
-                    machines[machine] = parse_syscall_dump(out)[1]
-                except ValueError:
-                    continue
+        host = _dump_tables(module, ausyscall, ARCHES)
+        machines = _dump_tables(module, ausyscall, KNOWN_MACHINES)
         source = "ausyscall" if host else None
     if not host:
         machines = libaudit_tables(KNOWN_MACHINES)
