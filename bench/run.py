@@ -45,6 +45,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from soc2audit.testinfra_run import pytest_argv
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = REPO / ".venv" / "bin"
 INVENTORY = REPO / "inventory" / "lab" / "hosts.yml"
@@ -143,21 +145,13 @@ def one_call_per_check() -> dict[str, float]:
     took: dict[str, float] = {}
     for check in catalog_checks():
         if check["source"].startswith("controls/"):
-            cmd = [
+            # A scratch file: the plugin replaces its target atomically (never /dev/null).
+            cmd = pytest_argv(
                 str(BIN / "python"),
-                "-m",
-                "pytest",
-                "-q",
-                "-p",
-                "soc2audit.pytest_plugin",
-                "-p",
-                "no:cacheprovider",
-                check["source"],
-                "--hosts=ansible://all",
-                f"--ansible-inventory={INVENTORY}",
-                # A scratch file: the plugin replaces its target atomically (never /dev/null).
-                f"--soc2audit-results={SCRATCH / 'one_check.jsonl'}",
-            ]
+                INVENTORY,
+                SCRATCH / "one_check.jsonl",
+                target=check["source"],
+            )
             took[check["id"]] = timed(cmd, ok=lambda rc: True)[0]
         else:
             cmd = [

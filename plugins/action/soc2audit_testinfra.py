@@ -22,6 +22,8 @@ from typing import Any
 
 from ansible.plugins.action import ActionBase
 
+from soc2audit.testinfra_run import pytest_argv
+
 _REPO = Path(__file__).resolve().parents[2]
 
 # The options documented in library/soc2audit_testinfra.py (a unit test keeps the two equal).
@@ -46,20 +48,7 @@ def _start(args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
     for stale in (results, done):
         stale.unlink(missing_ok=True)
     python = str(args.get("python") or task_vars.get("ansible_playbook_python") or sys.executable)
-    argv = [
-        python,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "soc2audit.pytest_plugin",
-        "-p",
-        "no:cacheprovider",
-        str(_REPO / "controls"),
-        f"--hosts=ansible://{args.get('limit') or 'all'}",
-        f"--ansible-inventory={args['inventory']}",
-        f"--soc2audit-results={results}",
-    ]
+    argv = pytest_argv(python, args["inventory"], results, args.get("limit") or "all")
     # The exit status lands in `done` when pytest ends, whatever happens to this worker.
     mark = shlex.quote(str(done))
     script = f"{shlex.join(argv)}; echo $? > {mark}.tmp && mv {mark}.tmp {mark}"
