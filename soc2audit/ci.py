@@ -11,6 +11,14 @@ Scenarios never share a container or network name (each platform is named
 `${SOC2_LAB_PREFIX}-<scenario tag>-<host>`), so running two at once is safe. The image is the
 warm molecule image (`python -m soc2audit.lab image --warm`), which the caller exports as
 SOC2_LAB_IMAGE.
+
+`python -m soc2audit.ci integration` runs the lab tests as two pytest processes at once: the
+tests of the four-host lab (one after the other: they break and repair the same hosts) and the
+tests marked `own_containers`, which bring up containers of their own (the bare-Debian
+prerequisite path, the Debian 13 lab, the kernel audit host) and never touch the lab. The lab
+stream's output is shown as it runs; the other stream's goes to
+`.cache/integration/own_containers.log` and is printed when both have finished. Either failing
+fails the run.
 """
 
 from __future__ import annotations
@@ -88,13 +96,76 @@ def table(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
+INTEGRATION_LOGS = REPO / ".cache" / "integration"
+OWN = "own_containers"
+
+
+def pytest_argv(marker: str, extra: list[str]) -> list[str]:
+    """One stream's pytest command line: the integration tests selected by `marker`."""
+    pytest = str(Path(sys.executable).parent / "pytest")
+    return [
+        pytest,
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "--durations=15",
+        "-m",
+        marker,
+        *extra,
+        "tests/integration",
+    ]
+
+
+def integration(extra: list[str]) -> int:
+    INTEGRATION_LOGS.mkdir(parents=True, exist_ok=True)
+    log = INTEGRATION_LOGS / f"{OWN}.log"
+    started = time.monotonic()
+    finished: dict[str, float] = {}
+    with log.open("w") as out:
+        own = subprocess.Popen(
+            pytest_argv(OWN, extra),
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+        def wait_own() -> None:
+            own.wait()
+            finished[OWN] = time.monotonic() - started
+
+        waiter = threading.Thread(target=wait_own, daemon=True)
+        waiter.start()
+        say(f"== integration: lab tests here; {OWN} tests beside them (log: {log})")
+        try:
+            lab_rc = subprocess.run(
+                pytest_argv(f"not {OWN}", extra), cwd=REPO, stdin=subprocess.DEVNULL, check=False
+            ).returncode
+        finally:
+            finished["lab"] = time.monotonic() - started
+            if own.poll() is None and sys.exc_info()[0] is not None:
+                own.terminate()
+            waiter.join()
+    # pytest exits 5 when a selection is empty: not a failure of the run.
+    own_rc = 0 if own.returncode == 5 else own.returncode
+    say(f"== integration, {OWN} tests (exit {own_rc}):\n{log.read_text(errors='replace')}")
+    say("--- integration streams (seconds from the start)")
+    say(f"{'lab':<16} {finished['lab']:6.0f}s  exit {lab_rc}")
+    say(f"{OWN:<16} {finished[OWN]:6.0f}s  exit {own_rc}")
+    return lab_rc or own_rc
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="soc2audit-ci", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_mol = sub.add_parser("molecule", help="run molecule scenarios, -j at a time")
     p_mol.add_argument("scenario", nargs="*", help="default: every scenario under molecule/")
     p_mol.add_argument("-j", "--jobs", type=int, default=int(os.environ.get("SOC2_CI_JOBS", 2)))
+    p_int = sub.add_parser("integration", help="the lab tests, own-container tests beside them")
+    p_int.add_argument("pytest_args", nargs="*", help="extra pytest arguments for both streams")
     args = parser.parse_args(argv)
+    if args.cmd == "integration":
+        return integration(args.pytest_args)
     if not os.environ.get("SOC2_LAB_IMAGE"):
         print("SOC2_LAB_IMAGE is not set (make molecule sets it)", file=sys.stderr)
         return 64

@@ -11,9 +11,13 @@ import os
 import re
 import subprocess
 
+import pytest
 from conftest import REPO
 
 from soc2audit import lab, prereqs
+
+# A bare container of its own: runs beside the lab tests (soc2audit/ci.py).
+pytestmark = pytest.mark.own_containers
 
 
 def test_doctor_installs_every_prerequisite_on_a_bare_debian() -> None:

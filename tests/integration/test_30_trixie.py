@@ -21,6 +21,8 @@ import pytest
 from conftest import BIN, REPO, env, recap
 
 HOSTS = ("aggregator", "edge1")
+# Its own lab: runs beside the main lab's tests (soc2audit/ci.py).
+pytestmark = pytest.mark.own_containers
 
 
 @pytest.fixture(scope="module")

@@ -37,7 +37,12 @@ REPORT = OUT / "report.json"
 VERIFY = "tests/integration/auditd_kernel_verify.yml"
 RECORD = os.environ.get("SOC2_RECORD_AUDIT_FIXTURES") == "1"
 
-pytestmark = pytest.mark.skipif(not have_podman(), reason="needs podman and the lab SSH key")
+# A container of its own (in the PID namespace of the machine): runs beside the lab tests
+# (soc2audit/ci.py).
+pytestmark = [
+    pytest.mark.own_containers,
+    pytest.mark.skipif(not have_podman(), reason="needs podman and the lab SSH key"),
+]
 
 
 def run_role(host: KernelHost, *args: str) -> Any:

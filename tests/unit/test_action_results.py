@@ -6,18 +6,14 @@ error results."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
+
+from plugin_loader import load_plugin
 
 from soc2audit.catalog import load_catalog
 
 REPO = Path(__file__).resolve().parents[2]
-_SPEC = importlib.util.spec_from_file_location(
-    "soc2audit_results_action", REPO / "plugins" / "action" / "soc2audit_results.py"
-)
-assert _SPEC and _SPEC.loader
-ACTION = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(ACTION)
+ACTION = load_plugin("plugins/action/soc2audit_results.py")
 CATALOG = load_catalog(REPO / "controls" / "catalog.yml")
 
 

@@ -5,12 +5,12 @@
 from __future__ import annotations
 
 import ast
-import importlib.util
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from plugin_loader import load_plugin
 
 REPO = Path(__file__).resolve().parents[2]
 ACTIONS = sorted(p.stem for p in (REPO / "plugins" / "action").glob("*.py"))
@@ -18,11 +18,7 @@ KEYS = ("type", "required", "default", "choices", "elements")
 
 
 def action_spec(name: str) -> dict[str, Any]:
-    path = REPO / "plugins" / "action" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"{name}_action_under_test", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_plugin(f"plugins/action/{name}.py", f"{name}_action_under_test")
     return module.ARGUMENT_SPEC
 
 
@@ -83,11 +79,7 @@ def run_action(name: str, args: dict[str, Any]) -> dict[str, Any]:
     """ActionModule.run of the plugin with a stand-in task (no connection is used)."""
     from unittest import mock
 
-    path = REPO / "plugins" / "action" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(f"{name}_run_under_test", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_plugin(f"plugins/action/{name}.py", f"{name}_run_under_test")
     task = mock.MagicMock(args=args, async_val=0, check_mode=False, diff=False)
     action = module.ActionModule(task, mock.MagicMock(), mock.MagicMock(), None, None, None)
     return action.run(task_vars={})

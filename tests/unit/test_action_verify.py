@@ -5,21 +5,16 @@ node on its own; a family whose variable fails is left out and reported as {fami
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
+from plugin_loader import load_plugin
 
 REPO = Path(__file__).resolve().parents[2]
-_SPEC = importlib.util.spec_from_file_location(
-    "soc2_verify_action", REPO / "plugins" / "action" / "soc2_verify.py"
-)
-assert _SPEC and _SPEC.loader
-ACTION = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(ACTION)
+ACTION = load_plugin("plugins/action/soc2_verify.py")
 
 
 def resolve(variables: dict[str, Any], entries: Any) -> tuple[dict[str, Any], list[Any]]:

@@ -10,7 +10,6 @@ and the fact cache all point into ``tmp_path``, so nothing outside it is touched
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import json
 import os
 import stat
@@ -21,6 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from plugin_loader import load_plugin as load_plugin_file
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK_BIN = REPO / ".venv" / "bin" / "ansible-playbook"
@@ -253,11 +253,7 @@ def load_plugin() -> Any:
 
     Not through Ansible's plugin loader, which would create a local temp dir in ~/.ansible.
     """
-    spec = importlib.util.spec_from_file_location("soc2audit_drift_under_test", PLUGIN)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_plugin_file(PLUGIN, "soc2audit_drift_under_test")
 
 
 def load_callback(display: Any, **options: Any) -> Any:

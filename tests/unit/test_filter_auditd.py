@@ -6,7 +6,6 @@ them (the same composition tasks/plan.yml does)."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -15,18 +14,14 @@ import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils import soc2_auditd_rules as R
+from plugin_loader import load_plugin
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ROLE = REPO_ROOT / "roles" / "auditd"
 
 
 def _load_filter() -> ModuleType:
-    path = REPO_ROOT / "plugins" / "filter" / "auditd.py"
-    spec = importlib.util.spec_from_file_location("soc2audit_filter_auditd", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_plugin("plugins/filter/auditd.py")
 
 
 F = _load_filter()

@@ -10,7 +10,6 @@ jinja2 and the role defaults, and compared with the file the role rendered on th
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +19,7 @@ import jinja2
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
+from plugin_loader import load_plugin
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ROLE = REPO_ROOT / "roles" / "nftables"
@@ -27,12 +27,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "nft"
 
 
 def _load_filter() -> ModuleType:
-    path = REPO_ROOT / "plugins" / "filter" / "nftables.py"
-    spec = importlib.util.spec_from_file_location("soc2audit_filter_nftables", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_plugin("plugins/filter/nftables.py")
 
 
 nf = _load_filter()

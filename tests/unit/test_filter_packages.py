@@ -4,15 +4,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
-_SPEC = importlib.util.spec_from_file_location(
-    "soc2_filter_packages", Path(__file__).resolve().parents[2] / "plugins/filter/packages.py"
-)
-assert _SPEC and _SPEC.loader
-F = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(F)
+from plugin_loader import load_plugin
+
+F = load_plugin("plugins/filter/packages.py")
 
 DPKG = (
     "chrony\t4.3-2+deb12u1\tii \n"

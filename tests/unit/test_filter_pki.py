@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -12,17 +11,13 @@ from typing import Any
 import pytest
 import soc2_pki
 from ansible.errors import AnsibleFilterError
+from plugin_loader import load_plugin
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load_filter() -> ModuleType:
-    path = REPO_ROOT / "plugins" / "filter" / "pki.py"
-    spec = importlib.util.spec_from_file_location("soc2audit_filter_pki", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_plugin("plugins/filter/pki.py")
 
 
 pki = _load_filter()

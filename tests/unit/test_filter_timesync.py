@@ -8,7 +8,6 @@ Host variables are plain dicts, shaped like Ansible's ``hostvars`` for these key
 
 from __future__ import annotations
 
-import importlib.util
 import re
 from pathlib import Path
 from types import ModuleType
@@ -18,18 +17,14 @@ import jinja2
 import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
+from plugin_loader import load_plugin
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ROLE = REPO_ROOT / "roles" / "timesync"
 
 
 def _load_filter() -> ModuleType:
-    path = REPO_ROOT / "plugins" / "filter" / "timesync.py"
-    spec = importlib.util.spec_from_file_location("soc2audit_filter_timesync", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_plugin("plugins/filter/timesync.py")
 
 
 ts = _load_filter()
@@ -379,12 +374,7 @@ def test_filter_module_exposes_every_filter_the_role_uses() -> None:
             used |= set(re.findall(r"\|\s*(soc2audit_[a-z_]+)", path.read_text()))
     assert used, "no soc2audit_* filter found in the role: the search is broken"
     # Besides its own, the role uses the install step's shared filters (plugins/filter/packages.py).
-    spec = importlib.util.spec_from_file_location(
-        "soc2audit_filter_packages", REPO_ROOT / "plugins" / "filter" / "packages.py"
-    )
-    assert spec is not None and spec.loader is not None
-    packages = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(packages)
+    packages = load_plugin("plugins/filter/packages.py")
     shared = set(packages.FilterModule().filters())
     assert used <= set(filters) | shared, used - set(filters) - shared
 

@@ -19,6 +19,7 @@ import yaml
 from ansible.module_utils import basic
 from ansible.plugins.loader import fragment_loader
 from ansible.utils.plugin_docs import get_docstring
+from plugin_loader import load_plugin
 
 REPO = Path(__file__).resolve().parents[2]
 LIBRARY = REPO / "library"
@@ -93,10 +94,7 @@ def action_spec(name: str) -> dict[str, Any] | None:
     path = REPO / "plugins" / "action" / f"{name}.py"
     if not path.is_file():
         return None
-    spec = importlib.util.spec_from_file_location(f"{name}_action_for_docs", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_plugin(f"plugins/action/{name}.py", f"{name}_action_for_docs")
     return getattr(module, "ARGUMENT_SPEC", None)
 
 

@@ -9,7 +9,6 @@ the role and the drift run read. These tests fail when a step of a rename is mis
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 from pathlib import Path
@@ -19,6 +18,7 @@ import pytest
 import yaml
 from ansible.parsing.dataloader import DataLoader
 from ansible.template import Templar, trust_as_template
+from plugin_loader import load_plugin
 
 from soc2audit import argspecs
 
@@ -28,12 +28,7 @@ ROLES = sorted(p.name for p in (REPO / "roles").iterdir() if p.is_dir())
 _EXPRESSION_KEYS = {"when", "that", "failed_when", "changed_when", "until"}
 _JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
 
-_SPEC = importlib.util.spec_from_file_location(
-    "soc2_action_renamed_vars", REPO / "plugins/action/soc2audit_renamed_vars.py"
-)
-assert _SPEC and _SPEC.loader
-ACTION = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(ACTION)
+ACTION = load_plugin("plugins/action/soc2audit_renamed_vars.py")
 
 
 def load(path: Path) -> Any:

@@ -24,6 +24,7 @@ import pytest
 import soc2_verify
 import yaml
 from module_runner import invoke
+from plugin_loader import load_plugin
 
 from soc2audit import catalog
 
@@ -33,11 +34,7 @@ STEPS = ("module_utils", "module", "registration", "role_vars", "drift_check", "
 
 
 def _load(path: Path, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_plugin(path, name)
 
 
 def _main_is_one_runner_call(path: Path, utils: str) -> bool:

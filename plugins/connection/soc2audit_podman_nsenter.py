@@ -1,0 +1,104 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Connection to a local podman container through nsenter, for the molecule scenarios."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: soc2audit_podman_nsenter
+short_description: Run tasks in a local podman container by entering its namespaces
+description:
+  - Runs each command with C(nsenter) in the mount, UTS, IPC, network and PID namespaces of a
+    podman container on the control node, like community.docker.nsenter, but finds the
+    container's init process by the container's name.
+  - A C(podman exec) starts an OCI runtime for every command (about 150 ms of CPU, and a module
+    task runs four to five commands); entering the namespaces costs a few milliseconds. The
+    molecule scenarios use this plugin (C(.config/molecule/config.yml), docs/testing.md).
+  - The PID comes from C(podman inspect) once per container and is kept in a small cache file,
+    checked against the process start time in C(/proc), so a recreated container is never
+    entered through a stale PID.
+  - Runs as root on the control node, as nsenter needs; the remote user is ignored.
+options:
+  container:
+    description: Name of the container (the inventory host name, as molecule names them).
+    type: str
+    vars:
+      - name: inventory_hostname
+  podman_executable:
+    description: The podman command on the control node.
+    type: str
+    default: podman
+    vars:
+      - name: ansible_podman_executable
+"""
+
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+from ansible.errors import AnsibleConnectionFailure
+from ansible_collections.community.docker.plugins.connection.nsenter import (
+    Connection as NsenterConnection,
+)
+
+CACHE_DIR = Path(tempfile.gettempdir()) / f"soc2audit-nsenter-{os.getuid()}"
+
+
+def start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), which
+    tells a process apart from a later one that got the same PID; '' when there is none."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def inspect_pid(name: str, podman: str = "podman") -> int:
+    proc = subprocess.run(
+        [podman, "inspect", "--type", "container", "--format", "{{.State.Pid}}", name],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    out = proc.stdout.strip()
+    if proc.returncode != 0 or not out.isdigit() or out == "0":
+        raise AnsibleConnectionFailure(
+            f"container {name} is not running here ({podman} inspect: "
+            f"{(proc.stderr or out).strip() or 'no PID'})"
+        )
+    return int(out)
+
+
+def container_pid(name: str, podman: str = "podman", cache_dir: Path = CACHE_DIR) -> int:
+    """The host PID of the container's init: from the cache when that process still runs,
+    otherwise from podman (and cached)."""
+    cache = cache_dir / name
+    try:
+        pid_text, started = cache.read_text().split()
+        if start_time(int(pid_text)) == started:
+            return int(pid_text)
+    except (OSError, ValueError):
+        pass
+    pid = inspect_pid(name, podman)
+    cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = cache.with_name(f".{name}.{os.getpid()}")
+    tmp.write_text(f"{pid} {start_time(pid)}\n")
+    tmp.replace(cache)
+    return pid
+
+
+class Connection(NsenterConnection):
+    """community.docker.nsenter with the target PID looked up from the container's name."""
+
+    transport = "soc2audit_podman_nsenter"
+
+    def _connect(self) -> Connection:
+        self._nsenter_pid = container_pid(
+            self.get_option("container"), self.get_option("podman_executable")
+        )
+        self._play_context.remote_user = "root"
+        self._connected = True
+        return self
