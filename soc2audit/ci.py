@@ -12,7 +12,8 @@ Scenarios never share a container or network name (each platform is named
 warm molecule image (`python -m soc2audit.lab image --warm`), which the caller exports as
 SOC2_LAB_IMAGE.
 
-`python -m soc2audit.ci integration` runs the lab tests as two pytest processes at once: the
+`python -m soc2audit.ci integration` (not yet what `make integration` runs: it has not had a full
+run) runs the lab tests as two pytest processes at once: the
 tests of the four-host lab (one after the other: they break and repair the same hosts) and the
 tests marked `own_containers`, which bring up containers of their own (the bare-Debian
 prerequisite path, the Debian 13 lab, the kernel audit host) and never touch the lab. The lab
@@ -141,10 +142,11 @@ def integration(extra: list[str]) -> int:
             lab_rc = subprocess.run(
                 pytest_argv(f"not {OWN}", extra), cwd=REPO, stdin=subprocess.DEVNULL, check=False
             ).returncode
+        except BaseException:
+            own.terminate()
+            raise
         finally:
             finished["lab"] = time.monotonic() - started
-            if own.poll() is None and sys.exc_info()[0] is not None:
-                own.terminate()
             waiter.join()
     # pytest exits 5 when a selection is empty: not a failure of the run.
     own_rc = 0 if own.returncode == 5 else own.returncode

@@ -16,7 +16,8 @@ from conftest import REPO
 
 from soc2audit import lab, prereqs
 
-# A bare container of its own: runs beside the lab tests (soc2audit/ci.py).
+# A bare container of its own: can run beside the lab tests
+# (`python -m soc2audit.ci integration`).
 pytestmark = pytest.mark.own_containers
 
 

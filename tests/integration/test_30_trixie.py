@@ -21,7 +21,7 @@ import pytest
 from conftest import BIN, REPO, env, recap
 
 HOSTS = ("aggregator", "edge1")
-# Its own lab: runs beside the main lab's tests (soc2audit/ci.py).
+# Its own lab: can run beside the main lab's tests (`python -m soc2audit.ci integration`).
 pytestmark = pytest.mark.own_containers
 
 

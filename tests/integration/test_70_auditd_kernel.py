@@ -37,8 +37,8 @@ REPORT = OUT / "report.json"
 VERIFY = "tests/integration/auditd_kernel_verify.yml"
 RECORD = os.environ.get("SOC2_RECORD_AUDIT_FIXTURES") == "1"
 
-# A container of its own (in the PID namespace of the machine): runs beside the lab tests
-# (soc2audit/ci.py).
+# A container of its own (in the PID namespace of the machine): can run beside the lab tests
+# (`python -m soc2audit.ci integration`).
 pytestmark = [
     pytest.mark.own_containers,
     pytest.mark.skipif(not have_podman(), reason="needs podman and the lab SSH key"),
