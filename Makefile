@@ -80,8 +80,8 @@ lint: setup ## ansible-lint (production), yamllint, ruff, argument_specs == defa
 	$(BIN)/ruff format --check .
 	$(BIN)/ansible-lint --offline -q
 
-unit: setup ## fast tests, no lab
-	$(BIN)/pytest -q --durations=15 tests/unit
+unit: setup ## fast tests, no lab (two workers)
+	$(BIN)/pytest -q -n 2 --durations=15 tests/unit
 
 test-fast: lint unit ## the inner loop: lint and unit tests only
 
@@ -90,8 +90,8 @@ molecule: setup ## every role's molecule scenarios, two at a time, on the warm i
 	export SOC2_LAB_IMAGE=$$($(BIN)/python -m soc2audit.lab image --warm) SOC2_LAB_PREFIX=$$($(BIN)/python -m soc2audit.lab prefix); \
 	$(BIN)/python -m soc2audit.ci molecule $(MOLECULE_SCENARIOS)
 
-integration: lab-up ## the tests against the lab (they converge it once, then check idempotence)
-	$(BIN)/pytest -q -p no:cacheprovider --durations=15 tests/integration
+integration: lab-up ## the lab tests (one converge, then idempotence); own-container tests beside them
+	$(BIN)/python -m soc2audit.ci integration
 
 test: ## everything CI runs: lint, unit, molecule, lab integration
 	@bash .ci/stages.sh

@@ -12,8 +12,8 @@ Scenarios never share a container or network name (each platform is named
 warm molecule image (`python -m soc2audit.lab image --warm`), which the caller exports as
 SOC2_LAB_IMAGE.
 
-`python -m soc2audit.ci integration` (not yet what `make integration` runs: it has not had a full
-run) runs the lab tests as two pytest processes at once: the
+`python -m soc2audit.ci integration` (what `make integration` runs) runs the lab tests as two
+pytest processes at once: the
 tests of the four-host lab (one after the other: they break and repair the same hosts) and the
 tests marked `own_containers`, which bring up containers of their own (the bare-Debian
 prerequisite path, the Debian 13 lab, the kernel audit host) and never touch the lab. The lab
