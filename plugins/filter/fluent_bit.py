@@ -168,7 +168,9 @@ def problems(params: Mapping[str, Any]) -> list[str]:
         if not isinstance(extra, Mapping) or not str(extra.get("path", "")).startswith("/"):
             out.append(f"fluent_bit_extra_files[{i}] needs an absolute 'path'; got {extra!r}.")
         elif not _TAG_RE.match(str(extra.get("tag", ""))):
-            out.append(f"fluent_bit_extra_files[{i}] needs a 'tag' of [A-Za-z0-9_.-]; got {extra!r}.")
+            out.append(
+                f"fluent_bit_extra_files[{i}] needs a 'tag' of [A-Za-z0-9_.-]; got {extra!r}."
+            )
     for i, rule in enumerate(params.get("heartbeat_excludes") or []):
         if not isinstance(rule, Mapping) or not rule.get("key") or not rule.get("regex"):
             out.append(f"fluent_bit_heartbeat_excludes[{i}] needs 'key' and 'regex'; got {rule!r}.")
@@ -249,13 +251,7 @@ def config(params: Mapping[str, Any]) -> dict[str, Any]:
             _tail(str(extra["path"]), extra_tag, _db_for(str(params["db_path"]), extra_tag), params)
         )
 
-    filters: list[dict[str, Any]] = []
-    excludes = [f"{r['key']} {r['regex']}" for r in params.get("heartbeat_excludes") or []]
-    if excludes:
-        filters.append(
-            {"name": "grep", "match": match, "logical_op": "or", "exclude": sorted(excludes)}
-        )
-    filters += [
+    filters: list[dict[str, Any]] = [
         # The audit fields beside the raw line (kept as `log`, the RFC 5424 MSG); the record's
         # time becomes the audit event time.
         {
@@ -267,6 +263,12 @@ def config(params: Mapping[str, Any]) -> dict[str, Any]:
             "reserve_data": True,
         },
     ]
+    # Heartbeat noise dropped at the source, after the parser so audit_type can be matched.
+    excludes = [f"{r['key']} {r['regex']}" for r in params.get("heartbeat_excludes") or []]
+    if excludes:
+        filters.append(
+            {"name": "grep", "match": match, "logical_op": "or", "exclude": sorted(excludes)}
+        )
     # Claimed host name (fluent-bit sets HOSTNAME from gethostname() when the unit has none; the
     # aggregator stores the certificate name as the host and keeps this one as host_claimed) and
     # the RFC 5424 APP-NAME of each stream.
@@ -434,4 +436,3 @@ class FilterModule:
             "soc2audit_openpgp_fingerprints": openpgp_fingerprints,
             "soc2audit_openpgp_fingerprint": fingerprint,
         }
-
