@@ -89,6 +89,14 @@ def run_cases(
     tmp_path: Path, cases: dict[str, dict[str, Any]], tasks_from: str = "preflight"
 ) -> tuple[dict[str, str], dict[str, Any]]:
     """{case: 'passed' | failure message}, and the play's stats for localhost."""
+    results, stats, _ = run_cases_report(tmp_path, cases, tasks_from)
+    return results, stats
+
+
+def run_cases_report(
+    tmp_path: Path, cases: dict[str, dict[str, Any]], tasks_from: str = "preflight"
+) -> tuple[dict[str, str], dict[str, Any], list[dict[str, Any]]]:
+    """As run_cases, plus every task's result for localhost (json callback, with diffs)."""
     playbook = tmp_path / "cases.yml"
     playbook.write_text(yaml.safe_dump(_play(cases, tasks_from), sort_keys=False))
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
@@ -104,7 +112,7 @@ def run_cases(
         SOC2AUDIT_DRIFT_EVIDENCE_DIR=str(tmp_path / "evidence"),
     )
     proc = subprocess.run(
-        [str(PLAYBOOK_BIN), "-i", "localhost,", "--check", str(playbook)],
+        [str(PLAYBOOK_BIN), "-i", "localhost,", "--check", "--diff", str(playbook)],
         cwd=REPO,
         env=env,
         text=True,
@@ -118,8 +126,12 @@ def run_cases(
         proc.stdout.index("{\n") if proc.stdout.startswith("{") else proc.stdout.index("\n{\n") + 1
     )
     report, _ = json.JSONDecoder().raw_decode(proc.stdout[start:])
-    last = report["plays"][0]["tasks"][-1]
-    return last["hosts"]["localhost"]["case_results"], report["stats"]["localhost"]
+    tasks = [
+        {"name": task["task"]["name"].removeprefix("fluent_bit : "), **task["hosts"]["localhost"]}
+        for task in report["plays"][0]["tasks"]
+        if "localhost" in task["hosts"]
+    ]
+    return tasks[-1]["case_results"], report["stats"]["localhost"], tasks
 
 
 @pytest.fixture
@@ -241,3 +253,73 @@ def test_key_is_trusted_only_with_the_pinned_fingerprint(
     # Check mode: the pinned key would be written (one change), the other never reached the task.
     assert stats["changed"] == 1
     assert not keyring.exists()
+
+
+# ---------------------------------------------------------------- the install path, check mode
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="apt and user checks need root (still check mode)")
+def test_install_path_in_check_mode_changes_nothing(
+    tmp_path: Path, key_server: tuple[str, str]
+) -> None:
+    """install.yml for the official repository and for a mirror, in check mode on this machine:
+    the key is fetched and pinned, the deb822 sources and keyring would be written, the package
+    would be installed (apt cannot know it yet: tolerated in check mode only), the service
+    account would be created; nothing is written, no apt cache update runs."""
+    url, fpr = key_server
+    mirror = url.rsplit("/", 1)[0] + "/"
+    out = tmp_path / "etc"
+    out.mkdir()
+    common = {
+        "fluent_bit_repository_key_fingerprint": fpr,
+        "_fluent_bit_sources": str(out / "fluent-bit.sources"),
+        "_fluent_bit_keyring": str(out / "fluentbit-keyring.asc"),
+        "fluent_bit_user": "soc2-test-fluent-bit",
+        "fluent_bit_group": "soc2-test-fluent-bit",
+        "ansible_facts": {"distribution": "Debian", "distribution_release": "bookworm"},
+    }
+    cases = {
+        "repository": {**common, "fluent_bit_repository_key_url": url},
+        "mirror": {
+            **common,
+            "fluent_bit_install_method": "mirror",
+            "fluent_bit_mirror_url": mirror,
+        },
+    }
+    results, _, tasks = run_cases_report(tmp_path, cases, tasks_from="install")
+    assert results == {"repository": "passed", "mirror": "passed"}
+    by_case: dict[str, dict[str, dict[str, Any]]] = {"repository": {}, "mirror": {}}
+    case = "repository"
+    for task in tasks:
+        if task["name"].startswith("Passed (mirror)"):
+            break
+        if task["name"].startswith("Passed (repository)"):
+            case = "mirror"
+        by_case[case].setdefault(task["name"], task)
+    for case, seen in by_case.items():
+        assert (
+            seen["Key | the fetched key is the pinned one, and only that one"].get("failed")
+            is not True
+        )
+        assert seen["Key | trusted for the fluent-bit sources only (signed-by)"]["changed"] is True
+        sources = seen["Install | package sources (deb822, signed-by the pinned key)"]
+        assert sources["changed"] is True
+        after = (
+            sources["diff"][0]["after"]
+            if isinstance(sources["diff"], list)
+            else sources["diff"]["after"]
+        )
+        base = "https://packages.fluentbit.io" if case == "repository" else mirror.rstrip("/")
+        assert f"URIs: {base}/debian/bookworm\n" in after
+        assert f"Signed-By: {out / 'fluentbit-keyring.asc'}\n" in after
+        install = seen["Install | fluent-bit from the repository"]
+        # Tolerated: check mode, the sources are not written yet, so apt cannot know it.
+        assert not install.get("failed"), install
+        assert "fluent-bit" in install["msg"] and "No package matching" in install["msg"], install
+        assert seen["Install | service user (no login, no home)"]["changed"] is True
+        assert seen["Install | the .deb copied from the control node"].get("skipped") is True
+    assert sorted(p.name for p in out.iterdir()) == []
+    import pwd
+
+    with pytest.raises(KeyError):
+        pwd.getpwnam("soc2-test-fluent-bit")
