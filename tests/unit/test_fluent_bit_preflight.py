@@ -171,6 +171,7 @@ def test_bad_inputs_fail_in_preflight_and_nothing_changes(
             "fluent_bit_tls_key_path": str(tmp_path / "pki" / "missing.key"),
         },
         "no_host": {**tls_files, "fluent_bit_aggregator_host": ""},
+        "no_group": {**tls_files, "fluent_bit_supplementary_groups": ["adm", "soc2-no-such-group"]},
     }
     results, stats = run_cases(tmp_path, cases)
     assert results["good"] == "passed"
@@ -182,6 +183,7 @@ def test_bad_inputs_fail_in_preflight_and_nothing_changes(
         "maxsize": "must be above 2048",
         "tls_missing": "TLS material missing on localhost",
         "no_host": "the output host is empty",
+        "no_group": "groups that do not exist on localhost: soc2-no-such-group.",
     }
     for case, needle in expected.items():
         assert needle in results[case], (case, results[case])
