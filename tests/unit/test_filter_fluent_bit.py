@@ -553,3 +553,64 @@ def test_fingerprints_match_gpg(tmp_path: Path) -> None:
 def test_garbage_is_no_key(text: str) -> None:
     with pytest.raises(AnsibleFilterError):
         fb.openpgp_fingerprints(text)
+
+
+# ---------------------------------------------------------------- role structure
+
+
+def _tasks(name: str) -> list[dict[str, Any]]:
+    return yaml.safe_load((ROLE / "tasks" / name).read_text())
+
+
+def _module(task: dict[str, Any]) -> str:
+    keys = set(task) - {
+        "name", "when", "vars", "loop", "loop_control", "register", "check_mode", "tags",
+        "changed_when", "failed_when", "notify", "ignore_errors", "no_log",
+    }  # fmt: skip
+    (module,) = keys
+    return module
+
+
+def test_preflight_only_reads() -> None:
+    modules = {_module(task) for task in _tasks("preflight.yml")}
+    assert modules <= {"ansible.builtin.assert", "ansible.builtin.stat", "ansible.builtin.getent"}
+    for task in _tasks("preflight.yml"):
+        if _module(task) != "ansible.builtin.assert":
+            assert task.get("check_mode") is False, task["name"]  # reads run in check mode too
+
+
+def test_main_runs_preflight_first_with_every_tag() -> None:
+    steps = _tasks("main.yml")
+    assert [s["ansible.builtin.import_tasks"] for s in steps] == [
+        "preflight.yml",
+        "install.yml",
+        "configure.yml",
+        "service.yml",
+    ]
+    assert set(steps[0]["tags"]) == {
+        "fluent_bit", "fluent_bit_install", "fluent_bit_configure", "fluent_bit_run", "always",
+    }  # fmt: skip
+    for step, tag in zip(steps[1:], ("install", "configure", "run"), strict=True):
+        assert step["tags"] == ["fluent_bit", f"fluent_bit_{tag}"]
+
+
+def test_every_notify_names_a_handler() -> None:
+    handlers = {h["name"] for h in yaml.safe_load((ROLE / "handlers" / "main.yml").read_text())}
+    notified: set[str] = set()
+    for path in (ROLE / "tasks").glob("*.yml"):
+        for task in yaml.safe_load(path.read_text()) or []:
+            value = task.get("notify", [])
+            notified |= {value} if isinstance(value, str) else set(value)
+    assert notified and notified <= handlers
+
+
+def test_the_key_is_checked_before_it_is_written() -> None:
+    names = [t["name"] for t in _tasks("key.yml")]
+    modules = [_module(t) for t in _tasks("key.yml")]
+    assert modules == ["ansible.builtin.uri", "ansible.builtin.assert", "ansible.builtin.copy"]
+    assert "pinned" in names[1]
+    install = [_module(t) for t in _tasks("install.yml")]
+    # The sources (which make apt use the key) come after the key step.
+    assert install.index("ansible.builtin.include_tasks") < install.index(
+        "ansible.builtin.template"
+    )
