@@ -26,6 +26,12 @@ control sockets. Reported as medians in seconds and as ratios, with the machine 
 - drift_check_round_trips_per_host: remote executions on each managed host during one drift run,
   counted from the `ansible.posix.json` callback (tasks delegated to the control node and
   data-only actions excluded), and how many of them start Python on the host (module runs).
+- cpu_s (per variant): CPU seconds the run consumed, the control node's process tree (rusage of
+  the waited children) plus the lab containers (their cgroups' CPU usage), medians. CPU is
+  what a run costs whatever else the machine does, and on N cores a run cannot take less wall
+  time than its CPU seconds / N: `cpu_floor_wall_s` reports that bound for each variant. Not
+  for the variants with the testinfra checks: their pytest process is detached from the
+  play's workers and its CPU would be missed.
 
 BENCH_SKIP=converge,one_call skips parts (for a quick look; the README's figures are full runs).
 Results: bench/results/main_job.json.
@@ -33,9 +39,11 @@ Results: bench/results/main_job.json.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -82,14 +90,75 @@ def env(**extra: str) -> dict[str, str]:
     return e
 
 
+def lab_cgroups() -> list[Path]:
+    """The CPU accounting files of this checkout's lab containers (cgroup v2 `cpu.stat`, else
+    v1 `cpuacct.usage`); empty when podman or the cgroups cannot be read."""
+    from soc2audit.lab import Lab, lab_prefix, podman_env
+
+    prefix = Lab(lab_prefix(), "").container("")
+    proc = subprocess.run(
+        ["podman", "ps", "--no-trunc", "--format", "{{.ID}} {{.Names}}"],
+        env=podman_env(),
+        text=True,
+        capture_output=True,
+        check=False,
+    )
+    files: list[Path] = []
+    for line in proc.stdout.splitlines():
+        cid, _, name = line.partition(" ")
+        if not name.startswith(prefix):
+            continue
+        # cgroup v2 (or the v1 host's unified tree) has usage_usec in cpu.stat; v1's cpu.stat
+        # only has throttling counters, so v1 falls back to cpuacct.usage.
+        candidates = sorted(glob.glob(f"/sys/fs/cgroup/**/libpod-{cid}*/cpu.stat", recursive=True))
+        usable = [c for c in candidates if "usage_usec" in Path(c).read_text()]
+        usable += sorted(
+            glob.glob(f"/sys/fs/cgroup/**/libpod-{cid}*/cpuacct.usage", recursive=True)
+        )
+        if usable:
+            files.append(Path(usable[0]))
+    return files
+
+
+CGROUPS: list[Path] = []
+
+
+def lab_cpu_seconds() -> float:
+    total = 0.0
+    for f in CGROUPS:
+        text = f.read_text()
+        if f.name == "cpu.stat":
+            usec = next(
+                int(ln.split()[1]) for ln in text.splitlines() if ln.startswith("usage_usec")
+            )
+            total += usec / 1e6
+        else:
+            total += int(text) / 1e9
+    return total
+
+
+def controller_cpu_seconds() -> float:
+    use = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return use.ru_utime + use.ru_stime
+
+
+CPU: dict[str, list[float]] = {}
+
+
 def timed(
-    cmd: list[str], ok: Callable[[int], bool] = lambda rc: rc == 0, **extra: str
+    cmd: list[str],
+    ok: Callable[[int], bool] = lambda rc: rc == 0,
+    cpu_key: str = "",
+    **extra: str,
 ) -> tuple[float, subprocess.CompletedProcess[str]]:
+    cpu0 = controller_cpu_seconds() + lab_cpu_seconds()
     start = time.perf_counter()
     proc = subprocess.run(
         cmd, cwd=REPO, env=env(**extra), text=True, capture_output=True, check=False
     )
     took = time.perf_counter() - start
+    if cpu_key:
+        CPU.setdefault(cpu_key, []).append(controller_cpu_seconds() + lab_cpu_seconds() - cpu0)
     if not ok(proc.returncode):
         sys.exit(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}{proc.stderr[-3000:]}")
     return took, proc
@@ -227,13 +296,18 @@ def main() -> int:
             str(INVENTORY),
         ],
     }
+    CGROUPS.extend(lab_cgroups())
     timed(play)  # warm the fact cache and SSH control sockets
     samples: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(RUNS):
         for name, cmd in variants.items():
             # The CLI's exit status is the drift result, not a failure of the run.
             ok = (lambda rc: rc in (0, 1, 2)) if name == "drift_cli" else (lambda rc: rc == 0)
-            samples[name].append(timed(cmd, ok=ok)[0])
+            # The testinfra run is detached from the play's workers (started in one task,
+            # collected in another), so its CPU is not in the waited children's rusage: CPU is
+            # measured only for the variants whose every process is waited for.
+            key = "" if name in ("drift_check_playbook", "drift_cli") else name
+            samples[name].append(timed(cmd, ok=ok, cpu_key=key)[0])
     _, proc = timed(play, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
     trips = round_trips(proc.stdout)
     result: dict[str, Any] = {
@@ -253,6 +327,19 @@ def main() -> int:
         "drift_no_textfile_over_ping": ratio(result["drift_no_textfile"], floor),
         "drift_cli_over_ping": ratio(result["drift_cli"], floor),
     }
+    cores = os.cpu_count() or 1
+    result["lab_containers_measured"] = len(CGROUPS)
+    result["cpu_s"] = {name: round(statistics.median(v), 3) for name, v in CPU.items()}
+    result["cpu_floor_wall_s"] = {name: round(v / cores, 3) for name, v in result["cpu_s"].items()}
+    ping_cpu = result["cpu_s"]["adhoc_ping_all_hosts"]
+    modules_cpu = result["cpu_s"]["drift_check_playbook_modules_only"]
+    ratios["drift_modules_only_cpu_over_ping_cpu"] = (
+        round(modules_cpu / ping_cpu, 2) if ping_cpu else 0.0
+    )
+    # The least wall time the modules-only run can take on this machine's cores, over the floor.
+    ratios["drift_modules_only_cpu_floor_over_ping"] = ratio(
+        {"median_s": modules_cpu / cores}, floor
+    )
     if "converge" not in SKIP:
         site = [str(BIN / "ansible-playbook"), *inv, "playbooks/site.yml"]
         converge: list[float] = []

@@ -87,7 +87,14 @@ class ActionModule(ActionBase):
         names = set(args["compare_metrics"])
         before = TEXTFILE.samples(old, names) if header.endswith("1") else None
         after = TEXTFILE.samples(content, names)
-        result.update(changed=before != after, path=path, series=TEXTFILE.count_samples(content))
+        # method: the file was written by one shell command, no Python on the host (bench/run.py
+        # counts round trips that start Python by it).
+        result.update(
+            changed=before != after,
+            path=path,
+            series=TEXTFILE.count_samples(content),
+            method="shell",
+        )
         if self._task.diff:
             result["diff"] = TEXTFILE.diff(path, before, after)
         return result
