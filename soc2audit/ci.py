@@ -7,6 +7,11 @@ every scenario (default: all under molecule/), `-j` at once. Each scenario's out
 `.cache/molecule/<scenario>.log`; a failing scenario's log tail is printed. At the end a table
 of durations, slowest first, is printed and written to `.cache/molecule/durations.json`.
 
+A scenario with a `requires.yml` runs only when what it names is there: `file_from_env: VAR`
+means the environment variable VAR must name an existing file (the fluent_bit scenarios need a
+real fluent-bit .deb in SOC2_FLUENT_BIT_DEB). Otherwise it is skipped before molecule starts,
+at no cost, and its `reason` is printed and kept in durations.json.
+
 Scenarios never share a container or network name (each platform is named
 `${SOC2_LAB_PREFIX}-<scenario tag>-<host>`), so running two at once is safe. The image is the
 warm molecule image (`python -m soc2audit.lab image --warm`), which the caller exports as
@@ -31,9 +36,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 LOGS = REPO / ".cache" / "molecule"
@@ -53,6 +61,26 @@ def scenarios(root: Path = REPO / "molecule") -> list[str]:
     longer ones, and starting them first keeps both workers busy to the end."""
     found = sorted(p.parent.name for p in root.glob("*/molecule.yml"))
     return sorted(found, key=lambda s: (not s.endswith("_alternative"), s))
+
+
+def skip_reason(
+    scenario: str, environ: Mapping[str, str] | None = None, root: Path = REPO / "molecule"
+) -> str | None:
+    """Why `scenario` cannot run here (its requires.yml is not met), or None when it can."""
+    path = root / scenario / "requires.yml"
+    if not path.is_file():
+        return None
+    env = os.environ if environ is None else environ
+    needs = yaml.safe_load(path.read_text()) or {}
+    reason = " ".join(str(needs.get("reason", "a requirement is not met")).split())
+    var = needs.get("file_from_env")
+    if var:
+        value = env.get(str(var), "")
+        if not value:
+            return f"{var} is not set: {reason}"
+        if not Path(value).is_file():
+            return f"{var}={value} is not a file: {reason}"
+    return None
 
 
 def say(msg: str) -> None:
@@ -177,11 +205,16 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(known)}")
         return 64
+    skipped = {s: r for s in names if (r := skip_reason(s)) is not None}
+    for scenario, reason in skipped.items():
+        say(f"== molecule {scenario}: skipped ({reason})")
     molecule = str(Path(sys.executable).parent / "molecule")
     started = time.monotonic()
-    outcomes = run_all(names, args.jobs, molecule)
+    outcomes = run_all([s for s in names if s not in skipped], args.jobs, molecule)
     total = time.monotonic() - started
     print(table(outcomes))
+    for scenario in skipped:
+        print(f"{scenario:<24} {'-':>6}   skipped")
     print(f"{'wall clock':<24} {total:6.0f}s  ({args.jobs} at a time)")
     LOGS.mkdir(parents=True, exist_ok=True)
     (LOGS / "durations.json").write_text(
@@ -191,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
                 "wall_seconds": round(total, 1),
                 "scenarios": {o.scenario: round(o.seconds, 1) for o in outcomes},
                 "failed": [o.scenario for o in outcomes if o.rc != 0],
+                "skipped": skipped,
             },
             indent=2,
         )

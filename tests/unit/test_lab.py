@@ -288,7 +288,7 @@ def test_warm_image_installs_like_the_roles() -> None:
 
 def _role_packages() -> set[str]:
     """Every package a role installs on Debian: `*packages` lists under a Debian key in
-    vars/main.yml, and `*_packages` lists in defaults/main.yml."""
+    vars/main.yml, and `*_packages` lists in defaults/main.yml (but `*_legacy_packages`)."""
     import yaml
 
     found: set[str] = set()
@@ -297,7 +297,8 @@ def _role_packages() -> set[str]:
             path = role / rel
             data = yaml.safe_load(path.read_text()) if path.exists() else None
             for key, value in (data or {}).items():
-                if key.endswith("_packages") and isinstance(value, list):
+                # *_legacy_packages are removed, not installed (fluent_bit: td-agent-bit).
+                if key.endswith("_packages") and "legacy" not in key and isinstance(value, list):
                     found |= set(value)
                 if isinstance(value, dict) and isinstance(value.get("Debian"), dict):
                     for sub, items in value["Debian"].items():

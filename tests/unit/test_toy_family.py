@@ -142,7 +142,8 @@ def add_toy(root: Path, skip: str = "") -> Path:
     for role in (REPO / "roles").iterdir():
         (root / "roles" / role.name / "tasks").mkdir(parents=True)
         shutil.copytree(role / "vars", root / "roles" / role.name / "vars")
-        shutil.copy(role / "tasks" / "verify_vars.yml", root / "roles" / role.name / "tasks")
+        if (role / "tasks" / "verify_vars.yml").is_file():  # roles with a verifier family
+            shutil.copy(role / "tasks" / "verify_vars.yml", root / "roles" / role.name / "tasks")
     if skip != "module_utils":  # 1. the family module_utils
         shutil.copy(TOY / "soc2_toy_family.py", root / "plugins" / "module_utils")
     if skip != "module":  # 2. the thin module
