@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: soc2_log
-short_description: Verify the log aggregator's listeners and write-once store (SOC 2 checks LOG-06 to LOG-11)
+short_description: Verify the log aggregator's listeners and write-once store (LOG-06 to LOG-11)
 description:
   - Reads, in one module run and without running commands, rsyslogd's listening sockets
     (C(/proc/net/tcp), C(tcp6), C(udp), C(udp6) joined with the socket inodes of every

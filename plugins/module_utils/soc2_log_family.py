@@ -11,6 +11,7 @@ stats.json. The shipper checks (LOG-01 .. LOG-05) and the S3 upload (LOG-10) are
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import hashlib
@@ -167,7 +168,10 @@ def _address_matches(bound: str, wanted: str) -> bool:
 def parse_rsyslog_blocks(text: str) -> list[dict[str, Any]]:
     """module(...) and input(...) statements of a RainerScript file, parameter names lower case
     (arrays as lists). Comments are dropped first; enough for the role's rendered file."""
-    body = "\n".join(line.split("#", 1)[0] if not line.lstrip().startswith("#") else "" for line in text.splitlines())
+    body = "\n".join(
+        line.split("#", 1)[0] if not line.lstrip().startswith("#") else ""
+        for line in text.splitlines()
+    )
     out = []
     for match in BLOCK_RE.finditer(body):
         params: dict[str, Any] = {}
@@ -260,9 +264,12 @@ def assess_listeners(
     expected_tls = {p["port"] for p in peers}
     unexpected = []
     for sock in listening:
-        if sock["protocol"] == "tcp" and sock["port"] in expected_tls:
-            if _address_matches(sock["address"], listen_address):
-                continue
+        if (
+            sock["protocol"] == "tcp"
+            and sock["port"] in expected_tls
+            and _address_matches(sock["address"], listen_address)
+        ):
+            continue
         if any(
             sock["protocol"] == p["protocol"]
             and sock["port"] == p["port"]
@@ -389,6 +396,11 @@ def sha256_of(path: str) -> str:
     return digest.hexdigest()
 
 
+def _read_ascii(path: str) -> str:
+    with open(path, encoding="ascii", errors="replace") as fh:
+        return fh.read()
+
+
 def assess_seals(
     files: list[dict[str, Any]],
     now: float,
@@ -399,7 +411,7 @@ def assess_seals(
 ) -> dict[str, Any]:
     """LOG-09: sealed files match their .sha256 (re-hashed when sealed in the last
     verify_hash_days), no orphan .sha256, no past day left unsealed past max_seal_delay."""
-    read_text = read_text or (lambda p: open(p, encoding="ascii", errors="replace").read())
+    read_text = read_text or _read_ascii
     problems: list[str] = []
     tampered: list[str] = []
     hashed = 0
@@ -411,9 +423,9 @@ def assess_seals(
                 tampered.append(entry["path"])
             continue
         if not entry["sealed"]:
-            day_end = dt.datetime.fromisoformat(entry["day"]).replace(
-                tzinfo=dt.timezone.utc
-            ) + dt.timedelta(days=1)
+            day_end = dt.datetime.fromisoformat(entry["day"]).replace(tzinfo=dt.UTC) + dt.timedelta(
+                days=1
+            )
             late = now - day_end.timestamp()
             if late > max_seal_delay:
                 problems.append(
@@ -442,8 +454,11 @@ def assess_attribution(stats: dict[str, Any] | None, now: float) -> dict[str, An
     """LOG-11: no certificate/claimed host mismatch and no quarantined message today or
     yesterday (UTC), from the writer's stats.json."""
     if stats is None:
-        return {"problems": ["the store writer's stats.json is missing or unreadable"], "observed": None}
-    today = dt.datetime.fromtimestamp(now, dt.timezone.utc).date()
+        return {
+            "problems": ["the store writer's stats.json is missing or unreadable"],
+            "observed": None,
+        }
+    today = dt.datetime.fromtimestamp(now, dt.UTC).date()
     days = [str(today), str(today - dt.timedelta(days=1))]
     counters = {name: 0 for name in ("host_mismatches", "quarantined", "unauthenticated", "stored")}
     for day in days:
@@ -462,7 +477,9 @@ def assess_attribution(stats: dict[str, Any] | None, now: float) -> dict[str, An
 
 
 # ---------------------------------------------------------------- the family
-def _check(check_id: str, problems: list[str], observed: Any, expected: Any, ok: str) -> dict[str, Any]:
+def _check(
+    check_id: str, problems: list[str], observed: Any, expected: Any, ok: str
+) -> dict[str, Any]:
     if problems:
         return make_check(check_id, "fail", observed, expected, "; ".join(problems))
     return make_check(check_id, "pass", observed, expected, ok)
@@ -502,7 +519,9 @@ def verify_aggregator(agg: dict[str, Any], now: float | None = None) -> dict[str
         )
         expected = {
             "tls": [f"tcp {agg['listen_address'] or '*'}:{p['port']} ({p['name']})" for p in peers],
-            "plain": [f"{p['protocol']} {p['address']}:{p['port']}" for p in agg["plain_listeners"]],
+            "plain": [
+                f"{p['protocol']} {p['address']}:{p['port']}" for p in agg["plain_listeners"]
+            ],
         }
         checks.append(
             _check(
@@ -520,7 +539,9 @@ def verify_aggregator(agg: dict[str, Any], now: float | None = None) -> dict[str
         files = scan_store(root)
     except OSError as exc:
         why = f"cannot read the storage root {root}: {exc}"
-        checks += [make_check(cid, "error", None, None, why) for cid in ("LOG-07", "LOG-08", "LOG-09")]
+        checks += [
+            make_check(cid, "error", None, None, why) for cid in ("LOG-07", "LOG-08", "LOG-09")
+        ]
         files = None
     if files is not None:
         silence = assess_silence(files, peers, now, agg["max_silence_seconds"])
@@ -540,10 +561,8 @@ def verify_aggregator(agg: dict[str, Any], now: float | None = None) -> dict[str
             )
         flags: dict[str, int] = {}
         for entry in files:
-            try:
+            with contextlib.suppress(OSError):
                 flags[entry["path"]] = get_flags(entry["path"])
-            except OSError:
-                pass
         flag_result = assess_flags(files, flags)
         data = [e for e in files if e["kind"] == "data"]
         checks.append(
@@ -567,7 +586,9 @@ def verify_aggregator(agg: dict[str, Any], now: float | None = None) -> dict[str
                 f"no orphan and no overdue seal",
             )
         )
-        observations.append({"key": "log_store_tampered_files", "labels": {}, "value": len(seals["tampered"])})
+        observations.append(
+            {"key": "log_store_tampered_files", "labels": {}, "value": len(seals["tampered"])}
+        )
 
     try:
         with open(os.path.join(agg["state_dir"], "stats.json"), encoding="utf-8") as fh:

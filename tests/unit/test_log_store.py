@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "roles" / "log_aggregator" / "files" / "log-store"
 SCHEMA = json.loads((REPO / "docs" / "log-record.schema.json").read_text())
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "log"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _load() -> ModuleType:
@@ -43,14 +43,14 @@ ls = _load()
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 SYSCALL = (
-    'type=SYSCALL msg=audit(1765031401.123:4567): arch=c000003e syscall=257 success=yes exit=3 '
+    "type=SYSCALL msg=audit(1765031401.123:4567): arch=c000003e syscall=257 success=yes exit=3 "
     'a0=ffffff9c ppid=1 pid=2 auid=1000 uid=0 gid=0 euid=0 tty=pts0 ses=3 comm="cat" '
     'exe="/usr/bin/cat" subj=unconfined key="soc2-identity"'
 )
 ENRICHED = (
     "type=USER_LOGIN msg=audit(1765031402.500:4570): pid=812 uid=0 auid=4294967295 ses=4294967295"
-    " msg='op=login acct=\"root\" exe=\"/usr/sbin/sshd\" hostname=? addr=10.0.0.9 terminal=ssh"
-    " res=failed'\x1dUID=\"root\" AUID=\"unset\" key=enriched-not-a-key"
+    ' msg=\'op=login acct="root" exe="/usr/sbin/sshd" hostname=? addr=10.0.0.9 terminal=ssh'
+    ' res=failed\'\x1dUID="root" AUID="unset" key=enriched-not-a-key'
 )
 
 
@@ -123,7 +123,10 @@ def test_audit_null_key_and_non_audit_text() -> None:
 
 def test_structured_data_escapes() -> None:
     sd = ls.parse_sd(r'[soc2@32473 host="e1" stream="/var/log/a\"b\]c\\d" off="7"][x@1 a="b"]')
-    assert sd == {"soc2@32473": {"host": "e1", "stream": '/var/log/a"b]c\\d', "off": "7"}, "x@1": {"a": "b"}}
+    assert sd == {
+        "soc2@32473": {"host": "e1", "stream": '/var/log/a"b]c\\d', "off": "7"},
+        "x@1": {"a": "b"},
+    }
     assert ls.parse_sd("-") == {}
 
 
@@ -158,11 +161,19 @@ def test_audit_record_takes_its_event_time_and_offset() -> None:
 
 def test_claimed_host_mismatch_is_kept_and_flagged() -> None:
     record = ls.build_record(
-        json.loads(wire(structured_data='[soc2@32473 host="edge2"]')), dt.datetime.now(UTC), "soc2@32473"
+        json.loads(wire(structured_data='[soc2@32473 host="edge2"]')),
+        dt.datetime.now(UTC),
+        "soc2@32473",
     )
-    assert (record["host"], record["host_claimed"], record["host_matches"]) == ("edge1", "edge2", False)
+    assert (record["host"], record["host_claimed"], record["host_matches"]) == (
+        "edge1",
+        "edge2",
+        False,
+    )
     short = ls.build_record(
-        json.loads(wire(structured_data="-", hostname="EDGE1.example.net")), dt.datetime.now(UTC), "soc2@32473"
+        json.loads(wire(structured_data="-", hostname="EDGE1.example.net")),
+        dt.datetime.now(UTC),
+        "soc2@32473",
     )
     assert short["host_matches"]
 
@@ -266,7 +277,9 @@ def test_recovery_indexes_a_write_that_was_never_committed(tmp_path: Path) -> No
 
 def test_recorded_store_files_validate_against_the_schema() -> None:
     """Records the writer stored from real rsyslog 8.2302 traffic (see fixtures/log/README.md)."""
-    stored = records(FIXTURES / "store_edge1_day.jsonl") + records(FIXTURES / "store_plain_day.jsonl")
+    stored = records(FIXTURES / "store_edge1_day.jsonl") + records(
+        FIXTURES / "store_plain_day.jsonl"
+    )
     for record in stored:
         valid(record)
     assert [len(r["raw"]) for r in stored] == [16, 208, 16384, 11]
@@ -278,9 +291,21 @@ def test_the_writer_speaks_omprogs_confirmation_protocol(tmp_path: Path) -> None
     """OK at start, then one OK per message, exactly as omprog's confirmMessages expects."""
     feed = "\n".join([wire(msg="a"), wire(msg="a"), wire(msg="b"), "garbage"]) + "\n"
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "write", "--root", str(tmp_path / "root"),
-         "--state-dir", str(tmp_path / "state"), "--no-attrs"],
-        input=feed, capture_output=True, text=True, timeout=30, check=True,
+        [
+            sys.executable,
+            str(SCRIPT),
+            "write",
+            "--root",
+            str(tmp_path / "root"),
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--no-attrs",
+        ],
+        input=feed,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
     )
     assert done.stdout.splitlines() == ["OK"] * 5
     (day,) = (tmp_path / "root" / "edge1").iterdir()
@@ -318,8 +343,12 @@ def test_a_recently_written_past_day_waits_for_idle(tmp_path: Path) -> None:
     (root / "edge1").mkdir(parents=True)
     (root / "edge1" / "2026-12-05.jsonl").write_text("{}\n")  # written just now
     now = dt.datetime(2026, 12, 7, tzinfo=UTC)
-    assert ls.seal_all(root, now, idle_seconds=3600, retention_days=365, attrs=False)["sealed"] == []
-    assert len(ls.seal_all(root, now, idle_seconds=0, retention_days=365, attrs=False)["sealed"]) == 1
+    assert (
+        ls.seal_all(root, now, idle_seconds=3600, retention_days=365, attrs=False)["sealed"] == []
+    )
+    assert (
+        len(ls.seal_all(root, now, idle_seconds=0, retention_days=365, attrs=False)["sealed"]) == 1
+    )
 
 
 def test_retention_hands_files_to_cold_storage_then_prunes(tmp_path: Path) -> None:
@@ -344,7 +373,18 @@ def test_seal_reads_its_settings_file(tmp_path: Path, capsys: pytest.CaptureFixt
     (root / "h").mkdir(parents=True)
     (root / "h" / "2026-01-01.jsonl").write_text("{}\n")
     config = tmp_path / "log-store.json"
-    config.write_text(json.dumps({"root": str(root), "idle_seconds": 0, "retention_days": 9999,
-                                  "cold_storage_command": ""}))
-    assert ls.main(["seal", "--config", str(config), "--no-attrs", "--now", "2026-01-02T12:00:00Z"]) == 0
+    config.write_text(
+        json.dumps(
+            {
+                "root": str(root),
+                "idle_seconds": 0,
+                "retention_days": 9999,
+                "cold_storage_command": "",
+            }
+        )
+    )
+    assert (
+        ls.main(["seal", "--config", str(config), "--no-attrs", "--now", "2026-01-02T12:00:00Z"])
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["sealed"] == [str(root / "h" / "2026-01-01.jsonl")]

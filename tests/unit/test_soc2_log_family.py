@@ -85,9 +85,9 @@ def test_ipv6_addresses() -> None:
     line = (
         "  sl  local_address                         remote_address                        st\n"
         "   0: 00000000000000000000000000000000:196A 00000000000000000000000000000000:0000 0A"
-        " 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0\n"
+        " 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0\n"
         "   1: 0000000000000000FFFF00000100007F:196B 00000000000000000000000000000000:0000 0A"
-        " 00000000:00000000 00:00000000 00000000     0        0 4243 1 0000000000000000 100 0 0 10 0\n"
+        " 00000000:00000000 00:00000000 00000000     0        0 4243 1 0000000000000000 100 0 0\n"
     )
     got = [(s["address"], s["port"], s["family"]) for s in fam.parse_proc_net(line, "tcp6")]
     assert got == [("::", 6506, "ipv6"), ("::ffff:127.0.0.1", 6507, "ipv6")]
@@ -147,10 +147,20 @@ def test_template_contract_defaults() -> None:
     blocks = fam.parse_rsyslog_blocks(text)
     inputs = fam.tls_inputs(blocks)
     assert inputs == {
-        6514: {"name": "peer:edge1", "driver": "gtls", "mode": "1", "auth_mode": "x509/name",
-               "permitted_peers": ["edge1"]},
-        6515: {"name": "peer:edge2", "driver": "gtls", "mode": "1", "auth_mode": "x509/name",
-               "permitted_peers": ["edge2"]},
+        6514: {
+            "name": "peer:edge1",
+            "driver": "gtls",
+            "mode": "1",
+            "auth_mode": "x509/name",
+            "permitted_peers": ["edge1"],
+        },
+        6515: {
+            "name": "peer:edge2",
+            "driver": "gtls",
+            "mode": "1",
+            "auth_mode": "x509/name",
+            "permitted_peers": ["edge2"],
+        },
     }
     # maxMessageSize is set before any module or input is loaded.
     assert text.index('maxMessageSize="65536"') < text.index("module(")
@@ -160,7 +170,7 @@ def test_template_contract_defaults() -> None:
     # No plain listener and no UDP by default, and no kernel log input.
     loads = [b["params"].get("load") for b in blocks if b["kind"] == "module"]
     assert loads == ["imuxsock", "imtcp", "omprog"]
-    assert "imklog\"" not in text and "ossl" not in text
+    assert 'imklog"' not in text and "ossl" not in text
     assert 'confirmMessages="on"' in text and 'queue.type="Disk"' in text
     assert 'action.resumeRetryCount="-1"' in text and 'queue.workerThreads="1"' in text
     assert text.startswith("# Ansible managed\n")
@@ -172,7 +182,9 @@ def test_template_plain_listener_only_on_its_addresses() -> None:
         log_aggregator_plain_listen_addresses=["10.0.0.5", "127.0.0.1"],
         log_aggregator_local_files_enabled=False,
     )
-    plain = [b["params"] for b in fam.parse_rsyslog_blocks(text) if b["params"].get("type") == "imptcp"]
+    plain = [
+        b["params"] for b in fam.parse_rsyslog_blocks(text) if b["params"].get("type") == "imptcp"
+    ]
     assert [(p["address"], p["port"], p["name"]) for p in plain] == [
         ("10.0.0.5", "514", "plain:10.0.0.5"),
         ("127.0.0.1", "514", "plain:127.0.0.1"),
@@ -191,8 +203,17 @@ def test_wire_template_is_one_json_object_per_line() -> None:
     assert joined.endswith("}\n")
     sample = re.sub(r"<[^>]+>", "x", joined)
     assert set(json.loads(sample)) == {
-        "input", "received", "source_address", "timereported", "hostname", "app_name",
-        "procid", "msgid", "pri", "structured_data", "msg",
+        "input",
+        "received",
+        "source_address",
+        "timereported",
+        "hostname",
+        "app_name",
+        "procid",
+        "msgid",
+        "pri",
+        "structured_data",
+        "msg",
     }
 
 
@@ -219,15 +240,22 @@ def make_store(root: Path, now: float) -> dict[str, Path]:
     return paths
 
 
-NOW = dt.datetime(2026, 12, 6, 14, 0, tzinfo=dt.timezone.utc).timestamp()
+NOW = dt.datetime(2026, 12, 6, 14, 0, tzinfo=dt.UTC).timestamp()
 
 
 def test_log07_silence_per_expected_host(tmp_path: Path) -> None:
     make_store(tmp_path, NOW)
     files = fam.scan_store(str(tmp_path))
-    got = fam.assess_silence(files, [{"name": "edge1", "port": 1}, {"name": "edge2", "port": 2},
-                                     {"name": "edge3", "port": 3}], NOW, 900)
-    assert got["problems"] == ["edge2: silent for 20000 s (more than 900 s)", "edge3: nothing stored yet"]
+    got = fam.assess_silence(
+        files,
+        [{"name": "edge1", "port": 1}, {"name": "edge2", "port": 2}, {"name": "edge3", "port": 3}],
+        NOW,
+        900,
+    )
+    assert got["problems"] == [
+        "edge2: silent for 20000 s (more than 900 s)",
+        "edge3: nothing stored yet",
+    ]
     assert got["observed"] == {"edge1": 60.0, "edge2": 20000.0, "edge3": None}
 
 
@@ -235,7 +263,9 @@ def test_log08_flags_with_recorded_flag_words(tmp_path: Path) -> None:
     make_store(tmp_path, NOW)
     files = fam.scan_store(str(tmp_path))
     good = {
-        e["path"]: FLAGS["active_jsonl"] if e["kind"] == "data" and not e["sealed"] else FLAGS["sealed_jsonl"]
+        e["path"]: FLAGS["active_jsonl"]
+        if e["kind"] == "data" and not e["sealed"]
+        else FLAGS["sealed_jsonl"]
         for e in files
     }
     assert fam.assess_flags(files, good)["problems"] == []
@@ -268,7 +298,9 @@ def test_log09_matching_tampered_orphaned_and_overdue(tmp_path: Path) -> None:
     assert any("content does not match" in p for p in got["problems"])
     assert any("2026-12-03.jsonl: day ended" in p for p in got["problems"])
     # Old seals get no full re-hash.
-    assert fam.assess_seals(fam.scan_store(str(tmp_path)), NOW + 10 * 86400, 2, 10**9)["hashed"] == 0
+    assert (
+        fam.assess_seals(fam.scan_store(str(tmp_path)), NOW + 10 * 86400, 2, 10**9)["hashed"] == 0
+    )
 
 
 def test_sha256sum_line_format() -> None:
@@ -280,14 +312,19 @@ def test_sha256sum_line_format() -> None:
 
 def test_log11_on_the_recorded_stats() -> None:
     stats = json.loads((FIXTURES / "stats.json").read_text())
-    now = dt.datetime(2026, 12, 7, 9, tzinfo=dt.timezone.utc).timestamp()  # yesterday counts
+    now = dt.datetime(2026, 12, 7, 9, tzinfo=dt.UTC).timestamp()  # yesterday counts
     got = fam.assess_attribution(stats, now)
     assert got["problems"] == []
-    assert got["observed"] == {"host_mismatches": 0, "quarantined": 0, "unauthenticated": 1, "stored": 4}
+    assert got["observed"] == {
+        "host_mismatches": 0,
+        "quarantined": 0,
+        "unauthenticated": 1,
+        "stored": 4,
+    }
     stats["days"]["2026-12-06"]["host_mismatches"] = 2
     stats["mismatch_examples"] = [{"host": "edge1", "host_claimed": "edge2"}]
     assert "2 records whose claimed host" in fam.assess_attribution(stats, now)["problems"][0]
-    later = dt.datetime(2026, 12, 9, tzinfo=dt.timezone.utc).timestamp()
+    later = dt.datetime(2026, 12, 9, tzinfo=dt.UTC).timestamp()
     assert fam.assess_attribution(stats, later)["problems"] == []
     assert fam.assess_attribution(None, now)["problems"]
 
@@ -323,7 +360,7 @@ def module_args(tmp_path: Path) -> dict[str, Any]:
     state = tmp_path / "state"
     state.mkdir()
     stats = json.loads((FIXTURES / "stats.json").read_text())
-    today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    today = dt.datetime.now(dt.UTC).date().isoformat()
     stats["days"] = {today: stats["days"]["2026-12-06"]}
     (state / "stats.json").write_text(json.dumps(stats))
     root = tmp_path / "store"
@@ -344,7 +381,9 @@ def module_args(tmp_path: Path) -> dict[str, Any]:
     }
 
 
-def test_module_run(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_module_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(fam, "get_flags", lambda path: FLAGS["active_jsonl"])
     args = module_args(tmp_path)
     rc, result = invoke(soc2_log.main, args, capsys)
@@ -352,7 +391,13 @@ def test_module_run(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypa
     assert result["changed"] is False
     got = {c["check_id"]: c["result"] for c in result["checks"]}
     # edge2's listener is running but not expected: one peer only here.
-    assert got == {"LOG-06": "fail", "LOG-07": "pass", "LOG-08": "pass", "LOG-09": "pass", "LOG-11": "pass"}
+    assert got == {
+        "LOG-06": "fail",
+        "LOG-07": "pass",
+        "LOG-08": "pass",
+        "LOG-09": "pass",
+        "LOG-11": "pass",
+    }
     assert "tcp 127.0.0.1:26515" in result["checks"][0]["message"]
     assert result["rsyslogd_pids"] == [4242]
     assert "observations" not in result
@@ -368,7 +413,10 @@ def test_verify_reports_observations(tmp_path: Path, monkeypatch: pytest.MonkeyP
     params = {"aggregator": {**fam_defaults(), **args["aggregator"]}}
     result = fam.verify(None, params)
     keys = {(o["key"], tuple(sorted(o["labels"].items()))) for o in result["observations"]}
-    assert keys == {("log_last_record", (("source_host", "edge1"),)), ("log_store_tampered_files", ())}
+    assert keys == {
+        ("log_last_record", (("source_host", "edge1"),)),
+        ("log_store_tampered_files", ()),
+    }
 
 
 def fam_defaults() -> dict[str, Any]:
@@ -383,14 +431,21 @@ def test_not_an_aggregator_is_not_applicable(capsys: pytest.CaptureFixture[str])
 
 
 def test_bad_parameters_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    args = {"aggregator": {"enabled": True, "storage_root": "relative",
-                           "peers": [{"name": "a", "port": 1}, {"name": "b", "port": 1}]}}
+    args = {
+        "aggregator": {
+            "enabled": True,
+            "storage_root": "relative",
+            "peers": [{"name": "a", "port": 1}, {"name": "b", "port": 1}],
+        }
+    }
     rc, result = invoke(soc2_log.main, args, capsys)
     assert rc == 1 and result["failed"]
     assert "storage_root must be absolute" in result["msg"] and "port of its own" in result["msg"]
 
 
-def test_missing_storage_root_is_an_error_not_a_fail(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_storage_root_is_an_error_not_a_fail(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     args = module_args(tmp_path)
     args["aggregator"]["storage_root"] = str(tmp_path / "nowhere")
     _, result = invoke(soc2_log.main, args, capsys)
