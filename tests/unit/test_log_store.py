@@ -266,6 +266,11 @@ def test_recovery_indexes_a_write_that_was_never_committed(tmp_path: Path) -> No
     path = tmp_path / "root" / "edge1" / "2026-12-06.jsonl"
     with path.open("a") as fh:
         fh.write(json.dumps(orphan) + "\n" + '{"torn": ')
+    quarantined = tmp_path / "root" / "_quarantine" / "2026-12-06.jsonl"
+    quarantined.parent.mkdir()
+    quarantined.write_text('{"why": "x", "line": "y"}\n')
+    (tmp_path / "root" / "_plain").mkdir()
+    (tmp_path / "root" / "_plain" / "2026-12-06.jsonl").write_text('{"no": "key"}\n')
     second = ls.Store(tmp_path / "root", tmp_path / "state", attrs=False)
     assert second.recover() == 1
     assert second.store(wire(msg="written"), "soc2@32473", now) == "duplicate"
