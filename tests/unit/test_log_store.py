@@ -393,3 +393,21 @@ def test_seal_reads_its_settings_file(tmp_path: Path, capsys: pytest.CaptureFixt
         == 0
     )
     assert json.loads(capsys.readouterr().out)["sealed"] == [str(root / "h" / "2026-01-01.jsonl")]
+
+
+def test_a_file_system_without_flags_still_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Evidence is never refused for a missing chattr: LOG-08 reports it instead."""
+
+    def refuse(fd: int) -> int:
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr(ls, "get_flags", refuse)
+    store = ls.Store(tmp_path / "root", tmp_path / "state", attrs=True)
+    now = dt.datetime(2026, 12, 6, tzinfo=UTC)
+    assert store.store(wire(), "soc2@32473", now) == "stored"
+    store.close()
+    stats = json.loads((tmp_path / "state" / "stats.json").read_text())
+    assert stats["days"]["2026-12-06"]["append_flag_failures"] == 1
+    assert "Operation not supported" in stats["last_flag_error"]
