@@ -409,5 +409,5 @@ def test_a_file_system_without_flags_still_stores(
     assert store.store(wire(), "soc2@32473", now) == "stored"
     store.close()
     stats = json.loads((tmp_path / "state" / "stats.json").read_text())
-    assert stats["days"]["2026-12-06"]["append_flag_failures"] == 1
+    assert sum(d.get("append_flag_failures", 0) for d in stats["days"].values()) == 1
     assert "Operation not supported" in stats["last_flag_error"]
