@@ -366,6 +366,8 @@ WARM_PACKAGES = (
     "nftables",
     "openssl",
     "python3-cryptography",
+    "rsyslog",
+    "rsyslog-gnutls",
 )
 # Runs inside a container of the base image (no systemd). Services stay disabled: the roles
 # enable and start them with their own options (chronyd must never start without -x here).
@@ -376,7 +378,7 @@ printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/
 apt-get update -qq
 # With recommends, as the roles install them (nft needs /etc/protocols from netbase).
 apt-get install -y -qq {packages} >/dev/null
-for unit in chrony chronyd auditd nftables ptp4l phc2sys; do
+for unit in chrony chronyd auditd nftables ptp4l phc2sys rsyslog; do
   systemctl disable "$unit.service" >/dev/null 2>&1 || true
 done
 rm -f /usr/sbin/policy-rc.d

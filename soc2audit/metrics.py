@@ -128,6 +128,16 @@ OBSERVATIONS: dict[str, Metric] = {
     "audit_log_free_bytes": Metric(
         "soc2audit_audit_log_free_bytes", "free bytes on the audit log file system"
     ),
+    # LOG (plugins/module_utils/soc2_log_family.py), on the aggregator
+    "log_last_record": Metric(
+        "soc2audit_log_last_record_timestamp_seconds",
+        "Last write to the newest stored day file of a shipping host (Unix time)",
+        ("source_host",),
+    ),
+    "log_store_tampered_files": Metric(
+        "soc2audit_log_store_tampered_files",
+        "Sealed log files that no longer match their .sha256, or .sha256 files without a file",
+    ),
 }
 
 
