@@ -20,8 +20,9 @@ SOC2_LAB_IMAGE.
 `python -m soc2audit.ci integration` (what `make integration` runs) runs the lab tests as two
 pytest processes at once: the
 tests of the four-host lab (one after the other: they break and repair the same hosts) and the
-tests marked `own_containers`, which bring up containers of their own (the bare-Debian
-prerequisite path, the Debian 13 lab, the kernel audit host) and never touch the lab. The lab
+tests marked `own_containers`, which bring up containers or loopback services of their own
+(the bare-Debian prerequisite path, the Debian 13 lab, the kernel audit host, the S3 Object
+Lock server) and never touch the lab. The lab
 stream's output is shown as it runs; the other stream's goes to
 `.cache/integration/own_containers.log` and is printed when both have finished. Either failing
 fails the run.

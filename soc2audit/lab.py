@@ -688,7 +688,11 @@ def main(argv: list[str] | None = None) -> int:
         "doctor", help="name each missing command and its package (soc2audit/prereqs.py)"
     )
     p_doc.add_argument(
-        "--scope", choices=prereqs.SCOPES, default="test", help="lab: make lab; test: make test"
+        "--scope",
+        choices=prereqs.SCOPES,
+        default="test",
+        help="lab: make lab; test: make test; components: also the toolchains of "
+        "soc2audit/components.py",
     )
     p_doc.add_argument("--install", action="store_true", help="apt-get install what is missing")
     p_doc.add_argument("--quiet", action="store_true", help="print only what is missing")

@@ -23,9 +23,17 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-# Where apt puts programs that are not on a user's PATH (netavark, aardvark-dns).
+# Where apt puts programs that are not on a user's PATH (netavark, aardvark-dns), and the upstream
+# Go toolchain's usual place.
 SEARCH_PATH = os.pathsep.join(
-    [os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin", "/usr/lib/podman"]
+    [
+        os.environ.get("PATH", ""),
+        "/usr/local/sbin",
+        "/usr/sbin",
+        "/sbin",
+        "/usr/lib/podman",
+        "/usr/local/go/bin",
+    ]
 )
 
 
@@ -40,6 +48,9 @@ class Need:
     package: str
     why: str
     scope: str = "lab"
+    # False: not from apt (a toolchain Debian ships too old); the doctor names it, never
+    # installs it, and `package` says where it comes from.
+    apt: bool = True
 
     def present(self) -> bool:
         if self.command.startswith("python3:"):
@@ -78,20 +89,31 @@ NEEDS: tuple[Need, ...] = (
     # make test on top of the lab.
     Need("openssl", "openssl", "molecule's PKI checks and the mTLS tests", "test"),
     Need("git", "git", "the benchmark and CI record the commit they measured", "test"),
+    # Components built from language registries (soc2audit/components.py), for the tests that
+    # run them. Debian 12's golang-go (1.19) is too old for versitygw: the upstream toolchain,
+    # preinstalled on the reference machines; components.py names an older one.
+    Need(
+        "go",
+        "go.dev/dl",
+        "builds versitygw, the S3 Object Lock server of the log pipeline tests (Go 1.25+)",
+        "components",
+        apt=False,
+    ),
 )
 
-SCOPES = ("lab", "test")
+SCOPES = ("lab", "test", "components")
 
 
 def needs(scope: str = "test") -> tuple[Need, ...]:
-    """What `scope` needs: `lab` is the lab's part, `test` everything."""
+    """What `scope` needs: `lab` is the lab's part, `test` what `make test` installs with apt,
+    `components` also the toolchains that build the registry components (not from apt)."""
     if scope not in SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
     wanted = SCOPES[: SCOPES.index(scope) + 1]
     return tuple(n for n in NEEDS if n.scope in wanted)
 
 
-def commands(scope: str = "test") -> set[str]:
+def commands(scope: str = SCOPES[-1]) -> set[str]:
     """Every command name the list covers (programs only, by base name)."""
     return {Path(n.command).name for n in needs(scope) if not n.command.startswith("python3:")}
 
@@ -101,10 +123,10 @@ def missing(scope: str = "test") -> list[Need]:
 
 
 def packages(items: list[Need]) -> list[str]:
-    """The packages that provide `items`, each once, in list order."""
+    """The apt packages that provide `items`, each once, in list order."""
     out: list[str] = []
     for n in items:
-        if n.package not in out:
+        if n.apt and n.package not in out:
             out.append(n.package)
     return out
 
@@ -123,7 +145,11 @@ def report(scope: str = "test") -> tuple[list[str], list[Need]]:
 
 
 def install_hint(absent: list[Need]) -> str:
-    return "apt-get install " + " ".join(packages(absent))
+    hints = []
+    if packages(absent):
+        hints.append("apt-get install " + " ".join(packages(absent)))
+    hints += [f"{n.command} from {n.package}" for n in absent if not n.apt]
+    return "; ".join(hints)
 
 
 def can_install() -> bool:
@@ -147,7 +173,7 @@ def install(absent: list[Need], log: object = print) -> None:
         proc = subprocess.run(cmd, env=env, text=True, capture_output=True, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{(proc.stdout + proc.stderr)[-2000:]}")
-    still = [n for n in absent if not n.present()]
+    still = [n for n in absent if n.apt and not n.present()]
     if still:
         raise RuntimeError(
             "installed "

@@ -109,7 +109,7 @@ def test_every_command_the_lab_code_runs_is_in_the_list() -> None:
         for cmd in _shell_commands(path) - BUILTINS:
             used.setdefault(cmd, set()).add(str(path.relative_to(REPO)))
     assert "podman" in used and "debootstrap" in used, "the scan found the lab's own commands"
-    covered = prereqs.commands("test") | VENV | ESSENTIAL
+    covered = prereqs.commands() | VENV | ESSENTIAL
     uncovered = {cmd: sorted(where) for cmd, where in used.items() if cmd not in covered}
     assert not uncovered, (
         f"commands run on the control node but not in soc2audit/prereqs.py: {uncovered}"
@@ -188,3 +188,13 @@ def test_the_scan_sees_a_new_command(tmp_path: Path) -> None:
         "helper\n"
     )
     assert _shell_commands(script) - BUILTINS == {"jq", "gzip", "skopeo"}
+
+
+def test_a_toolchain_not_from_apt_is_named_never_installed() -> None:
+    go = next(n for n in prereqs.NEEDS if n.command == "go")
+    assert not go.apt and go.scope == "components"
+    assert go not in prereqs.needs("test"), "make test's apt install never pulls Debian's old Go"
+    assert go in prereqs.needs("components")
+    assert prereqs.packages([go]) == []
+    hint = prereqs.install_hint([go, next(n for n in prereqs.NEEDS if n.command == "podman")])
+    assert hint == "apt-get install podman; go from go.dev/dl"
