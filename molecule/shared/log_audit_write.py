@@ -26,8 +26,9 @@ with open(a.path, "a", encoding="utf-8") as f:
         now = time.time()
         line = (
             f"type=USER_CMD msg=audit({int(now)}.{int(now * 1000) % 1000:03d}:{a.serial + i}): "
-            f"pid=4242 uid=0 auid=1000 ses=7 subj=unconfined msg='cwd=\"/\" cmd=true "
-            f"exe=\"/usr/bin/sudo\" terminal=pts/0 res=success' comm=\"{a.token}-{i:05d}\" key=\"soc2-test\""
+            f'pid=4242 uid=0 auid=1000 ses=7 subj=unconfined msg=\'cwd="/" cmd=true '
+            f'exe="/usr/bin/sudo" terminal=pts/0 res=success\' '
+            f'comm="{a.token}-{i:05d}" key="soc2-test"'
         )
         if a.size:
             line += " pad=" + "x" * max(0, a.size - len(line) - 5)

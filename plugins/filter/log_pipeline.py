@@ -9,7 +9,8 @@ shipper (roles/log_shipper) must dial exactly its own listener's port. Both role
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
@@ -52,13 +53,20 @@ def log_peers(
     try:
         base = int(port_base)
     except (TypeError, ValueError):
-        raise AnsibleFilterError(f"soc2audit_log_peers: port base {port_base!r} is not a number") from None
+        message = f"soc2audit_log_peers: port base {port_base!r} is not a number"
+        raise AnsibleFilterError(message) from None
     if explicit_peers:
         peers = sorted(explicit_peers, key=lambda p: str(p["name"]))
-        return [
-            {"name": str(p["name"]), "port": int(p.get("port") if p.get("port") not in (None, "") else base + i)}
-            for i, p in enumerate(peers)
-        ]
+        out = []
+        for i, peer in enumerate(peers):
+            port = peer.get("port")
+            out.append(
+                {
+                    "name": str(peer["name"]),
+                    "port": int(port) if port not in (None, "") else base + i,
+                }
+            )
+        return out
     distinct = sorted({n["name"] for n in names if n.get("name")})
     return [{"name": name, "port": base + i} for i, name in enumerate(distinct)]
 
