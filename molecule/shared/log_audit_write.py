@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
 # Append numbered audit-format lines to a file, the way auditd writes them (containers cannot run
 # kernel audit). Each line: type=USER_CMD msg=audit(EPOCH:SERIAL): ... comm="<token>-<seq>".
 # --size pads each line to that many bytes (without the newline). --kill-at N sends SIGKILL to
