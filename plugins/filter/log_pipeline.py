@@ -79,10 +79,26 @@ def log_peer_port(peers: list[dict[str, Any]], name: str) -> int | None:
     return None
 
 
+# Characters that would end or corrupt an RFC 5424 SD-PARAM value when sent unescaped ('"', '\\',
+# ']'), whitespace, and the glob characters imfile would expand.
+_STREAM_UNSAFE = frozenset('"\\]') | frozenset("[*?")
+
+
+def log_stream_ok(path: Any) -> bool:
+    """An absolute file path that can go into stream="..." as it is."""
+    text = str(path)
+    return (
+        text.startswith("/")
+        and len(text) > 1
+        and not any(c in _STREAM_UNSAFE or c.isspace() for c in text)
+    )
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "soc2audit_log_peer_names": peer_names,
             "soc2audit_log_peers": log_peers,
             "soc2audit_log_peer_port": log_peer_port,
+            "soc2audit_log_stream_ok": log_stream_ok,
         }

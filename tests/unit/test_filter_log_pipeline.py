@@ -43,3 +43,22 @@ def test_explicit_peers_keep_given_ports_and_fill_missing_ones() -> None:
 def test_bad_port_base() -> None:
     with pytest.raises(AnsibleFilterError):
         lp.log_peers([], [], "x")
+
+
+@pytest.mark.parametrize(
+    ("path", "ok"),
+    [
+        ("/var/log/audit/audit.log", True),
+        ("/var/log/soc2-audit/audit.log", True),
+        ("var/log/audit.log", False),
+        ("/", False),
+        ('/var/log/a"b', False),
+        ("/var/log/a\\b", False),
+        ("/var/log/a]b", False),
+        ("/var/log/a b", False),
+        ("/var/log/*.log", False),
+        ("/var/log/a[1]", False),
+    ],
+)
+def test_stream_paths_that_fit_an_sd_param(path: str, ok: bool) -> None:
+    assert lp.log_stream_ok(path) is ok
