@@ -292,6 +292,16 @@ def test_recorded_store_files_validate_against_the_schema() -> None:
     assert len({r["dedup_key"] for r in stored}) == len(stored)
 
 
+def test_records_stored_in_molecule_validate_against_the_schema() -> None:
+    """log_aggregator_default's store after verify: a hello (sent twice), an audit record and
+    a 16 KiB message, from the client's certificate (fixtures/log/molecule/)."""
+    stored = records(FIXTURES / "molecule" / "store_day.jsonl")
+    for record in stored:
+        valid(record)
+    assert sorted(len(r["raw"]) for r in stored)[-1] == 16384
+    assert [r["audit"]["serial"] for r in stored if r["audit"]] == [98765]
+
+
 def test_the_writer_speaks_omprogs_confirmation_protocol(tmp_path: Path) -> None:
     """OK at start, then one OK per message, exactly as omprog's confirmMessages expects."""
     feed = "\n".join([wire(msg="a"), wire(msg="a"), wire(msg="b"), "garbage"]) + "\n"

@@ -451,3 +451,45 @@ def test_missing_storage_root_is_an_error_not_a_fail(
     _, result = invoke(soc2_log.main, args, capsys)
     got = {c["check_id"]: c["result"] for c in result["checks"]}
     assert (got["LOG-07"], got["LOG-08"], got["LOG-09"]) == ("error", "error", "error")
+
+
+# ---------------------------------------------------------------- recorded in molecule
+MOLECULE = FIXTURES / "molecule"
+MOLECULE_PEER = "s2a-51cefbfd-lagd-client"
+
+
+def test_molecule_recording_log06_passes_on_the_wildcard_listener() -> None:
+    """log_aggregator_default's aggregator after verify: rsyslogd on *:6514 (IPv4 and IPv6),
+    sshd on 22 (not rsyslogd's, so not counted), the role's rendered configuration."""
+    inodes = fam.socket_inodes((MOLECULE / "rsyslogd_fd_links.txt").read_text().splitlines())
+    listening = []
+    for protocol in ("tcp", "tcp6", "udp", "udp6"):
+        text = (MOLECULE / f"proc_net_{protocol}.txt").read_text()
+        listening += [s for s in fam.parse_proc_net(text, protocol) if s["inode"] in inodes]
+    assert sorted((s["family"], s["address"], s["port"]) for s in listening) == [
+        ("ipv4", "0.0.0.0", 6514),
+        ("ipv6", "::", 6514),
+    ]
+    inputs = fam.tls_inputs(fam.parse_rsyslog_blocks((MOLECULE / "rsyslog.conf").read_text()))
+    peers = [{"name": MOLECULE_PEER, "port": 6514}]
+    got = fam.assess_listeners(peers, "", [], listening, inputs, True)
+    assert got["problems"] == []
+    assert (
+        (MOLECULE / "rsyslogd_N1.txt").read_text().endswith("End of config validation run. Bye.\n")
+    )
+
+
+def test_molecule_recording_records_flags_and_stats() -> None:
+    for line in (MOLECULE / "store_day.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        assert record["host"] == MOLECULE_PEER and record["identity"] == "x509"
+    assert len((MOLECULE / "store_day.jsonl").read_text().splitlines()) == 3
+    flags = json.loads((MOLECULE / "flags_sealed.json").read_text())
+    assert {name: fam.flag_names(word) for name, word in flags.items()} == {
+        "2026-12-06.jsonl": ["immutable"],
+        "2026-12-06.jsonl.sha256": ["immutable"],
+    }
+    stats = json.loads((MOLECULE / "stats.json").read_text())
+    now = dt.datetime(2026, 12, 6, 16, tzinfo=dt.UTC).timestamp()
+    got = fam.assess_attribution(stats, now)
+    assert got["problems"] == [] and got["observed"]["stored"] == 3
