@@ -1,12 +1,16 @@
 # Copyright: soc2-audit-metrics contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The LOG family's verification, aggregator side (LOG-06 .. LOG-09, LOG-11), shared by the
-soc2_log module and (once registered) the one-pass soc2_verify module.
+"""The LOG family's verification, shared by the soc2_log module and (once registered) the
+one-pass soc2_verify module: the edge shipper (LOG-01 .. LOG-05, rsyslog engine) and the
+aggregator (LOG-06 .. LOG-09, LOG-11).
 
-Everything is read in Python on the host, in one module run: /proc/net/{tcp,tcp6,udp,udp6} and
-rsyslogd's socket inodes (/proc/<pid>/fd), the rendered rsyslog.conf, the store's day files and
-their inode flags (FS_IOC_GETFLAGS, no lsattr per file), the .sha256 files and the writer's
-stats.json. The shipper checks (LOG-01 .. LOG-05) and the S3 upload (LOG-10) are not here yet.
+Everything is read in Python on the host, in one module run. Shipper: one `systemctl show` of
+the unit, /proc/net/{tcp,tcp6} and rsyslogd's socket inodes (/proc/<pid>/fd), the rendered
+rsyslog.conf, imfile's state file for the audit log's current inode (`imfile-state:<inode>`, in
+8.2302 `imfile-state:<inode>:<file id>`) in rsyslog's workDirectory, the disk queue's `.qi`
+file and the tail of the impstats JSON file. Aggregator: /proc/net/* and rsyslogd's sockets, the
+rendered rsyslog.conf, the store's day files and their inode flags (FS_IOC_GETFLAGS, no lsattr
+per file), the .sha256 files and the writer's stats.json. The S3 upload (LOG-10) is not here yet.
 """
 
 from __future__ import annotations
@@ -18,22 +22,38 @@ import hashlib
 import json
 import os
 import re
+import socket
 import struct
 import time
 from collections.abc import Iterable
 from typing import Any
 
+from ansible.module_utils.soc2_command import find_binary, run
 from ansible.module_utils.soc2_results import make_check
 
 __all__ = ["ARGUMENT_SPEC", "CHECK_IDS", "FAMILY", "validate", "verify"]
 
 FAMILY = "LOG"
-CHECK_IDS: tuple[str, ...] = ("LOG-06", "LOG-07", "LOG-08", "LOG-09", "LOG-11")
+SHIPPER_CHECK_IDS: tuple[str, ...] = ("LOG-01", "LOG-02", "LOG-03", "LOG-04", "LOG-05")
+AGGREGATOR_CHECK_IDS: tuple[str, ...] = ("LOG-06", "LOG-07", "LOG-08", "LOG-09", "LOG-11")
+CHECK_IDS: tuple[str, ...] = (
+    "LOG-01",
+    "LOG-02",
+    "LOG-03",
+    "LOG-04",
+    "LOG-05",
+    "LOG-06",
+    "LOG-07",
+    "LOG-08",
+    "LOG-09",
+    "LOG-11",
+)
 
 FS_IOC_GETFLAGS = 0x80086601
 FS_APPEND_FL = 0x20
 FS_IMMUTABLE_FL = 0x10
 TCP_LISTEN = "0A"
+TCP_ESTABLISHED = "01"
 UDP_UNCONNECTED = "07"
 DAY_FILE_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:\.(\d+))?\.jsonl$")
 SOCKET_RE = re.compile(r"^socket:\[(\d+)\]$")
@@ -63,15 +83,35 @@ AGGREGATOR_SPEC: dict[str, dict[str, Any]] = {
     "max_seal_delay_seconds": {"type": "int", "default": 7200},
     "proc_root": {"type": "path", "default": "/proc"},
 }
+SHIPPER_SPEC: dict[str, dict[str, Any]] = {
+    "enabled": {"type": "bool", "default": False},
+    "engine": {"type": "str", "choices": ["rsyslog", "fluent_bit"], "default": "rsyslog"},
+    "service": {"type": "str", "default": "rsyslog"},
+    "config_path": {"type": "path", "default": "/etc/rsyslog.conf"},
+    "work_dir": {"type": "path", "default": "/var/spool/rsyslog"},
+    "audit_log_path": {"type": "path", "default": "/var/log/audit/audit.log"},
+    "stats_file": {"type": "path", "default": "/var/lib/soc2audit/log-shipper/impstats.json"},
+    "stats_interval_seconds": {"type": "int", "default": 60},
+    "action_name": {"type": "str", "default": "soc2_forward"},
+    "queue_name": {"type": "str", "default": "soc2_ship"},
+    "aggregator_host": {"type": "str", "default": ""},
+    "aggregator_port": {"type": "int", "default": 0},
+    "aggregator_name": {"type": "str", "default": ""},
+    "max_message_size_bytes": {"type": "int", "default": 65536},
+    "max_lag_bytes": {"type": "int", "default": 1048576},
+    "max_backlog_messages": {"type": "int", "default": 10000},
+    "proc_root": {"type": "path", "default": "/proc"},
+}
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
+    "shipper": {"type": "dict", "options": SHIPPER_SPEC, "apply_defaults": True},
     "aggregator": {"type": "dict", "options": AGGREGATOR_SPEC, "apply_defaults": True},
 }
 
 
 def validate(params: dict[str, Any]) -> list[str]:
     """Parameter problems that need no host."""
+    problems = validate_shipper(params["shipper"])
     agg = params["aggregator"]
-    problems: list[str] = []
     if not agg["enabled"]:
         return problems
     for name in ("config_path", "storage_root", "state_dir", "proc_root"):
@@ -476,6 +516,605 @@ def assess_attribution(stats: dict[str, Any] | None, now: float) -> dict[str, An
     return {"problems": problems, "observed": counters}
 
 
+# ---------------------------------------------------------------- the shipper (rsyslog engine)
+CONF_BLOCK_RE = re.compile(r"\b(global|main_queue|module|input|action)\s*\(([^()]*)\)", re.S)
+SIZE_RE = re.compile(r"^\s*(\d+)\s*([kmgtKMGT]?)\s*$")
+# rsyslog's size suffixes (runtime/cfsysline.c): lower case powers of 1024, upper case of 1000.
+SIZE_FACTORS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+SIZE_FACTORS.update({"K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12})
+# LOG-04 fails when the disk queue holds more than this share of its queue.maxDiskSpace: at
+# 100 % rsyslog blocks the input (and the read position lags) or discards.
+DISK_QUEUE_ALERT_RATIO = 0.8
+# The impstats file is read from its end only (it grows by a few lines per interval).
+STATS_TAIL_BYTES = 65536
+# An impstats file older than this many intervals is stale: rsyslogd is not writing it.
+STATS_STALE_INTERVALS = 3
+SYSTEMCTL_PROPERTIES = "Id,LoadState,ActiveState,SubState,UnitFileState,MainPID"
+
+
+def validate_shipper(ship: dict[str, Any]) -> list[str]:
+    problems: list[str] = []
+    if not ship["enabled"]:
+        return problems
+    for name in ("config_path", "work_dir", "audit_log_path", "stats_file", "proc_root"):
+        if not str(ship[name]).startswith("/"):
+            problems.append(f"shipper.{name} must be absolute")
+    if ship["engine"] == "rsyslog":
+        if not ship["aggregator_host"]:
+            problems.append("shipper.aggregator_host is required")
+        if not 0 < ship["aggregator_port"] < 65536:
+            problems.append("shipper.aggregator_port must be a TCP port (1-65535)")
+    for number in ("max_lag_bytes", "max_backlog_messages", "max_message_size_bytes"):
+        if ship[number] < 0:
+            problems.append(f"shipper.{number} must not be negative")
+    if ship["stats_interval_seconds"] <= 0:
+        problems.append("shipper.stats_interval_seconds must be positive")
+    return problems
+
+
+def parse_size(text: str) -> int | None:
+    """An rsyslog size value ("65536", "64k", "2048m") in bytes, or None."""
+    match = SIZE_RE.match(str(text))
+    if not match:
+        return None
+    return int(match.group(1)) * SIZE_FACTORS[match.group(2)]
+
+
+def parse_rsyslog_config(text: str) -> list[dict[str, Any]]:
+    """global(), main_queue(), module(), input() and action() statements of a RainerScript file
+    (parameter names lower case). Comments are dropped first; enough for the roles' rendered
+    files, whose parameter values hold no parentheses."""
+    body = "\n".join(
+        line.split("#", 1)[0] if not line.lstrip().startswith("#") else ""
+        for line in text.splitlines()
+    )
+    out = []
+    for match in CONF_BLOCK_RE.finditer(body):
+        params: dict[str, Any] = {}
+        for param in PARAM_RE.finditer(match.group(2)):
+            name = param.group(1).lower()
+            if param.group(3) is not None:
+                params[name] = re.findall(r"\"([^\"]*)\"", param.group(3))
+            else:
+                params[name] = param.group(2)
+        out.append({"kind": match.group(1), "params": params})
+    return out
+
+
+def forward_contract(blocks: list[dict[str, Any]], ship: dict[str, Any]) -> dict[str, Any]:
+    """LOG-02's configuration half: the omfwd action named ship['action_name'] forwards to the
+    aggregator over TLS (driver mode 1, x509/name, the aggregator's name as the one permitted
+    peer), octet-counted, from a Disk queue that retries forever."""
+    glob_params: dict[str, Any] = {}
+    for block in blocks:
+        if block["kind"] == "global":
+            glob_params.update(block["params"])
+    actions = [
+        b["params"]
+        for b in blocks
+        if b["kind"] == "action"
+        and b["params"].get("type") == "omfwd"
+        and b["params"].get("name") == ship["action_name"]
+    ]
+    if not actions:
+        return {
+            "problems": [f"no omfwd action named {ship['action_name']} in {ship['config_path']}"],
+            "observed": None,
+        }
+    action = actions[0]
+    driver = action.get("streamdriver") or glob_params.get("defaultnetstreamdriver", "")
+    observed = {
+        "target": action.get("target", ""),
+        "port": action.get("port", ""),
+        "protocol": action.get("protocol", "udp"),
+        "driver": driver,
+        "mode": action.get("streamdrivermode", "0"),
+        "auth_mode": action.get("streamdriverauthmode", ""),
+        "permitted_peers": action.get("streamdriverpermittedpeers", ""),
+        "framing": action.get("tcp_framing", "traditional"),
+        "queue_type": action.get("queue.type", "Direct"),
+        "resume_retry_count": action.get("action.resumeretrycount", "0"),
+    }
+    problems = []
+    want: dict[str, Any] = {
+        "target": ship["aggregator_host"],
+        "port": str(ship["aggregator_port"]),
+        "protocol": "tcp",
+        "mode": "1",
+        "auth_mode": "x509/name",
+        "framing": "octet-counted",
+        "queue_type": "disk",
+        "resume_retry_count": "-1",
+    }
+    if ship["aggregator_name"]:
+        want["permitted_peers"] = ship["aggregator_name"]
+    for key, value in want.items():
+        if str(observed[key]).lower() != str(value).lower():
+            problems.append(f"{key} is {observed[key] or '-'!s}, not {value}")
+    if driver not in ("gtls", "ossl"):
+        problems.append(f"driver is {driver or '-'}, not gtls or ossl")
+    if not observed["permitted_peers"]:
+        problems.append("no permitted peer: any certificate of the CA would be accepted")
+    return {"problems": problems, "observed": observed}
+
+
+def parse_tcp_sessions(text: str, protocol: str) -> list[dict[str, Any]]:
+    """ESTABLISHED sockets of one /proc/net/tcp[6] file: local and remote address and port."""
+    out = []
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 10 or fields[3] != TCP_ESTABLISHED:
+            continue
+        local_addr, local_port = fields[1].split(":")
+        remote_addr, remote_port = fields[2].split(":")
+        out.append(
+            {
+                "family": "ipv6" if protocol.endswith("6") else "ipv4",
+                "local": _address(local_addr),
+                "local_port": int(local_port, 16),
+                "remote": _address(remote_addr),
+                "remote_port": int(remote_port, 16),
+                "inode": int(fields[9]),
+            }
+        )
+    return out
+
+
+def _resolve(host: str) -> set[str] | None:
+    """The addresses a host name resolves to (an address stands for itself); None when the
+    name does not resolve."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return None
+    return {str(info[4][0]) for info in infos}
+
+
+def assess_session(
+    sessions: list[dict[str, Any]], inodes: set[int], port: int, addresses: set[str] | None
+) -> dict[str, Any]:
+    """LOG-02's socket half: rsyslogd holds an ESTABLISHED TCP session to the aggregator's port
+    (and address, when the name resolved)."""
+    ours = [s for s in sessions if s["inode"] in inodes and s["remote_port"] == port]
+    if addresses is not None:
+        wanted = addresses | {f"::ffff:{a}" for a in addresses}
+        ours = [s for s in ours if s["remote"] in wanted]
+    observed = sorted(
+        f"{s['local']}:{s['local_port']} -> {s['remote']}:{s['remote_port']}" for s in ours
+    )
+    return {"up": bool(ours), "observed": observed}
+
+
+def parse_systemctl_show(text: str) -> list[dict[str, str]]:
+    """The property blocks of `systemctl show` (one per unit, blank-line separated)."""
+    blocks = [b for b in text.strip().split("\n\n") if b.strip()]
+    return [dict(line.split("=", 1) for line in b.splitlines() if "=" in line) for b in blocks]
+
+
+def assess_unit(props: dict[str, str]) -> dict[str, Any]:
+    """LOG-01: the shipper's unit is active (running) and enabled."""
+    observed = {
+        "unit": props.get("Id", ""),
+        "load": props.get("LoadState", ""),
+        "active": props.get("ActiveState", ""),
+        "sub": props.get("SubState", ""),
+        "enabled": props.get("UnitFileState", ""),
+    }
+    problems = []
+    if observed["load"] != "loaded":
+        problems.append(f"unit {observed['unit'] or '-'} is {observed['load'] or 'unknown'}")
+    else:
+        if observed["active"] != "active":
+            problems.append(f"{observed['unit']} is {observed['active']} ({observed['sub']})")
+        if observed["enabled"] != "enabled":
+            problems.append(f"{observed['unit']} is {observed['enabled'] or 'not'} enabled")
+    return {"problems": problems, "observed": observed}
+
+
+def find_imfile_state(names: Iterable[str], inode: int) -> list[str]:
+    """imfile's state files for a file's inode: `imfile-state:<inode>` (older rsyslog) and
+    `imfile-state:<inode>:<file id>` (8.2302)."""
+    plain = f"imfile-state:{inode}"
+    return sorted(n for n in names if n == plain or n.startswith(plain + ":"))
+
+
+def assess_lag(size: int, states: list[dict[str, Any]], path: str, max_lag: int) -> dict[str, Any]:
+    """LOG-03: size of the audit log minus imfile's read offset for its current inode. Several
+    state files for the inode (file ids): the one with the largest offset for this path. No
+    state file: nothing of this file was read yet, the lag is its size."""
+    offsets = [int(s["curr_offs"]) for s in states if s.get("filename") in (path, None)]
+    offset = max(offsets) if offsets else 0
+    lag = size - offset
+    problems = []
+    if lag < 0:
+        problems.append(
+            f"{path} is {size} bytes, shorter than the read position {offset}: truncated in "
+            f"place (imfile reads it on from {offset}, records written below are not shipped)"
+        )
+    elif lag > max_lag:
+        problems.append(
+            f"the read position lags {lag} bytes behind the end of {path} (more than {max_lag})"
+        )
+    if not states and size > 0:
+        problems.append(f"no imfile state for {path}'s inode: nothing of it was read")
+    return {"problems": problems, "lag": lag, "offset": offset, "size": size}
+
+
+def parse_impstats(text: str) -> list[dict[str, Any]]:
+    """impstats JSON objects of a `log.file` (each line `<ctime>: {...}`; a torn first line of
+    a tail is skipped)."""
+    out = []
+    for line in text.splitlines():
+        start = line.find("{")
+        if start < 0:
+            continue
+        try:
+            obj = json.loads(line[start:])
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            out.append(obj)
+    return out
+
+
+def latest_objects(objects: list[dict[str, Any]], action: str) -> dict[str, dict[str, Any]]:
+    """The newest impstats object of the action, its queue and the queue's disk part [DA]."""
+    names = {
+        "action": (action, "core.action"),
+        "queue": (f"{action} queue", "core.queue"),
+        "queue_da": (f"{action} queue[DA]", "core.queue"),
+    }
+    out: dict[str, dict[str, Any]] = {}
+    for obj in objects:
+        for key, (name, origin) in names.items():
+            if obj.get("name") == name and obj.get("origin") == origin:
+                out[key] = obj
+    return out
+
+
+def parse_qi(text: str) -> dict[str, Any]:
+    """A disk queue's .qi file: the queue size and the (file number, offset) of its write and
+    read streams (tOperationsMode 2 and 1)."""
+    out: dict[str, Any] = {"size": None, "write": None, "read": None}
+    match = re.search(r"^\+iQueueSize:\d+:\d+:(-?\d+):$", text, re.M)
+    if match:
+        out["size"] = int(match.group(1))
+    for obj in re.findall(r"<Obj:1:strm:1:\n(.*?)>End", text, re.S):
+        fields = dict(re.findall(r"^\+(\w+):\d+:\d+:(.*):$", obj, re.M))
+        mode = fields.get("tOperationsMode")
+        pos = (int(fields.get("iCurrFNum", 0)), int(fields.get("iCurrOffs", 0)))
+        if mode == "2":
+            out["write"] = pos
+        elif mode == "1":
+            out["read"] = pos
+    return out
+
+
+def queue_bytes(qi: dict[str, Any] | None, files: dict[int, int]) -> int:
+    """Unsent bytes of a disk queue: from the read position to the write position, across the
+    queue files (number -> size). Without a .qi: every queue file counts whole."""
+    if not qi or qi.get("read") is None or qi.get("write") is None:
+        return sum(files.values())
+    (rnum, roff), (wnum, woff) = qi["read"], qi["write"]
+    if rnum == wnum:
+        return max(woff - roff, 0)
+    total = max(files.get(rnum, 0) - roff, 0) + woff
+    total += sum(size for num, size in files.items() if rnum < num < wnum)
+    return total
+
+
+def assess_backlog(
+    stats: dict[str, dict[str, Any]],
+    disk_bytes: int,
+    max_disk_bytes: int | None,
+    max_messages: int,
+) -> dict[str, Any]:
+    """LOG-04: messages in the forwarding queue (and its [DA] part) and the disk queue's
+    unsent bytes, under their thresholds."""
+    messages = sum(int(stats[k].get("size", 0)) for k in ("queue", "queue_da") if k in stats)
+    problems = []
+    if messages > max_messages:
+        problems.append(
+            f"{messages} messages wait in the forwarding queue (more than {max_messages})"
+        )
+    if max_disk_bytes and disk_bytes > max_disk_bytes * DISK_QUEUE_ALERT_RATIO:
+        problems.append(
+            f"the disk queue holds {disk_bytes} bytes, more than "
+            f"{int(DISK_QUEUE_ALERT_RATIO * 100)} % of its queue.maxDiskSpace ({max_disk_bytes})"
+        )
+    return {"problems": problems, "messages": messages, "bytes": disk_bytes}
+
+
+def assess_discards(
+    stats: dict[str, dict[str, Any]], max_message_size: int | None, required: int
+) -> dict[str, Any]:
+    """LOG-05: the forwarding queue discarded nothing (full, not forwarded), the action failed
+    no message, and maxMessageSize is at least the required size (longer records are cut)."""
+    observed: dict[str, Any] = {}
+    for key in ("queue", "queue_da"):
+        if key in stats:
+            prefix = "" if key == "queue" else "da."
+            for counter in ("discarded.full", "discarded.nf"):
+                observed[prefix + counter] = int(stats[key].get(counter, 0))
+    observed["failed"] = int(stats["action"].get("failed", 0)) if "action" in stats else None
+    observed["max_message_size"] = max_message_size
+    problems = [
+        f"{name} = {value}"
+        for name, value in observed.items()
+        if name != "max_message_size" and value
+    ]
+    if max_message_size is None:
+        problems.append("no global maxMessageSize in the configuration (rsyslog's default is 8k)")
+    elif max_message_size < required:
+        problems.append(
+            f"maxMessageSize is {max_message_size}, below {required}: longer records are truncated"
+        )
+    discarded = sum(v for k, v in observed.items() if "discarded" in k)
+    return {"problems": problems, "observed": observed, "discarded": discarded}
+
+
+def _read_tail(path: str, size: int) -> str:
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        end = fh.tell()
+        fh.seek(max(end - size, 0))
+        return fh.read().decode("utf-8", errors="replace")
+
+
+def read_unit(module: Any, service: str) -> tuple[dict[str, str] | None, str | None]:
+    systemctl, why = find_binary(module, "systemctl")
+    if not systemctl:
+        return None, why or "systemctl not found"
+    unit = service if "." in service else f"{service}.service"
+    rc, out, err = run(module, [systemctl, "show", f"--property={SYSTEMCTL_PROPERTIES}", unit])
+    blocks = parse_systemctl_show(out)
+    if rc != 0 or len(blocks) != 1:
+        first = (err.strip().splitlines() or [""])[0]
+        return None, f"`systemctl show {unit}` exited {rc}: {first}"
+    return blocks[0], None
+
+
+def _read_tcp_sessions(proc_root: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for protocol in ("tcp", "tcp6"):
+        try:
+            with open(f"{proc_root}/net/{protocol}", encoding="ascii") as fh:
+                out += parse_tcp_sessions(fh.read(), protocol)
+        except OSError:
+            continue
+    return out
+
+
+def _read_states(work_dir: str, inode: int) -> list[dict[str, Any]]:
+    states = []
+    for name in find_imfile_state(os.listdir(work_dir), inode):
+        with open(os.path.join(work_dir, name), encoding="utf-8") as fh:
+            state = json.load(fh)
+        state["state_file"] = name
+        states.append(state)
+    return states
+
+
+def _read_queue(work_dir: str, queue: str) -> tuple[dict[str, Any] | None, dict[int, int]]:
+    files: dict[int, int] = {}
+    pattern = re.compile(rf"^{re.escape(queue)}\.(\d{{8}})$")
+    for name in os.listdir(work_dir):
+        match = pattern.match(name)
+        if match:
+            files[int(match.group(1))] = os.stat(os.path.join(work_dir, name)).st_size
+    qi_path = os.path.join(work_dir, f"{queue}.qi")
+    if not os.path.exists(qi_path):
+        return None, files
+    with open(qi_path, encoding="utf-8", errors="replace") as fh:
+        return parse_qi(fh.read()), files
+
+
+def verify_shipper(module: Any, ship: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+    now = time.time() if now is None else now
+    checks: list[dict[str, Any]] = []
+    observations: list[dict[str, Any]] = []
+    facts: dict[str, Any] = {"engine": ship["engine"]}
+    if ship["engine"] != "rsyslog":
+        why = f"the {ship['engine']} engine's shipper checks are not built yet: not verified"
+        return {
+            "checks": [make_check(c, "error", None, None, why) for c in SHIPPER_CHECK_IDS],
+            "observations": [],
+            **facts,
+        }
+
+    # LOG-01
+    props, why = read_unit(module, ship["service"])
+    expected_unit = {"active": "active", "enabled": "enabled"}
+    if props is None:
+        checks.append(make_check("LOG-01", "error", None, expected_unit, why))
+    else:
+        unit = assess_unit(props)
+        facts["unit"] = unit["observed"]
+        checks.append(
+            _check(
+                "LOG-01",
+                unit["problems"],
+                unit["observed"],
+                expected_unit,
+                f"{unit['observed']['unit']} is active ({unit['observed']['sub']}) and enabled",
+            )
+        )
+
+    # the rendered configuration (LOG-02 contract, LOG-04 disk space, LOG-05 maxMessageSize)
+    try:
+        with open(ship["config_path"], encoding="utf-8") as fh:
+            blocks: list[dict[str, Any]] | None = parse_rsyslog_config(fh.read())
+        conf_why = ""
+    except OSError as exc:
+        blocks = None
+        conf_why = f"cannot read {ship['config_path']}: {exc.strerror or exc}"
+
+    # LOG-02
+    port = ship["aggregator_port"]
+    expected_tls = {
+        "session": f"ESTABLISHED to {ship['aggregator_host']}:{port}",
+        "mode": "1",
+        "auth_mode": "x509/name",
+        "permitted_peers": ship["aggregator_name"] or "(set)",
+        "framing": "octet-counted",
+        "queue_type": "Disk",
+        "resume_retry_count": "-1",
+    }
+    pids, inodes = _rsyslogd_sockets(ship["proc_root"])
+    addresses = _resolve(ship["aggregator_host"])
+    session = assess_session(_read_tcp_sessions(ship["proc_root"]), inodes, port, addresses)
+    facts["rsyslogd_pids"] = pids
+    facts["sessions"] = session["observed"]
+    if blocks is None:
+        checks.append(make_check("LOG-02", "error", session["observed"], expected_tls, conf_why))
+    else:
+        contract = forward_contract(blocks, ship)
+        problems = list(contract["problems"])
+        if not pids:
+            problems.insert(0, "rsyslogd is not running")
+        elif not session["up"]:
+            where = f"{ship['aggregator_host']}:{port}"
+            if addresses is None:
+                where += f" (the name did not resolve: any address on port {port})"
+            problems.insert(0, f"rsyslogd has no ESTABLISHED TCP session to {where}")
+        checks.append(
+            _check(
+                "LOG-02",
+                problems,
+                {"sessions": session["observed"], "config": contract["observed"]},
+                expected_tls,
+                f"rsyslogd forwards over {session['observed'][0] if session['observed'] else ''}"
+                f" with TLS (mode 1, x509/name for {ship['aggregator_name'] or 'its peer'}), "
+                "octet-counted, from a Disk queue retrying forever",
+            )
+        )
+
+    # LOG-03
+    path = ship["audit_log_path"]
+    try:
+        st = os.stat(path)
+        states = _read_states(ship["work_dir"], st.st_ino)
+    except (OSError, ValueError) as exc:
+        what = getattr(exc, "filename", None) or ship["work_dir"]
+        checks.append(
+            make_check(
+                "LOG-03",
+                "error",
+                None,
+                {"max_lag_bytes": ship["max_lag_bytes"]},
+                f"cannot read {what}: {getattr(exc, 'strerror', None) or exc}",
+            )
+        )
+    else:
+        lag = assess_lag(st.st_size, states, path, ship["max_lag_bytes"])
+        facts["imfile_state"] = [s["state_file"] for s in states]
+        checks.append(
+            _check(
+                "LOG-03",
+                lag["problems"],
+                {"lag_bytes": lag["lag"], "size": lag["size"], "offset": lag["offset"]},
+                {"max_lag_bytes": ship["max_lag_bytes"]},
+                f"imfile has read {path} to {lag['offset']} of {lag['size']} bytes "
+                f"(lag {lag['lag']}, at most {ship['max_lag_bytes']})",
+            )
+        )
+        observations.append(
+            {"key": "log_shipper_lag", "labels": {"path": path}, "value": max(lag["lag"], 0)}
+        )
+
+    # LOG-04 and LOG-05: the newest impstats objects (and the disk queue's files)
+    stats_why = ""
+    latest: dict[str, dict[str, Any]] = {}
+    try:
+        age = now - os.stat(ship["stats_file"]).st_mtime
+        latest = latest_objects(
+            parse_impstats(_read_tail(ship["stats_file"], STATS_TAIL_BYTES)), ship["action_name"]
+        )
+    except OSError as exc:
+        stats_why = f"cannot read {ship['stats_file']}: {exc.strerror or exc}"
+    else:
+        stale = STATS_STALE_INTERVALS * ship["stats_interval_seconds"]
+        if age > stale:
+            stats_why = (
+                f"{ship['stats_file']} was last written {int(age)} s ago (more than {stale} s): "
+                "rsyslogd's impstats is not running, the counters are not current"
+            )
+        elif "queue" not in latest or "action" not in latest:
+            stats_why = (
+                f"{ship['stats_file']} has no impstats object for the action "
+                f"{ship['action_name']} or its queue"
+            )
+    facts["impstats"] = latest
+    max_disk = None
+    max_size = None
+    if blocks is not None:
+        for block in blocks:
+            if block["kind"] == "global" and "maxmessagesize" in block["params"]:
+                max_size = parse_size(block["params"]["maxmessagesize"])
+            if (
+                block["kind"] == "action"
+                and block["params"].get("name") == ship["action_name"]
+                and "queue.maxdiskspace" in block["params"]
+            ):
+                max_disk = parse_size(block["params"]["queue.maxdiskspace"])
+    expected_backlog = {"max_backlog_messages": ship["max_backlog_messages"]}
+    if max_disk:
+        expected_backlog["max_disk_bytes"] = int(max_disk * DISK_QUEUE_ALERT_RATIO)
+    try:
+        qi, files = _read_queue(ship["work_dir"], ship["queue_name"])
+    except OSError as exc:
+        qi, files = None, {}
+        stats_why = stats_why or f"cannot read the disk queue in {ship['work_dir']}: {exc}"
+    disk_bytes = queue_bytes(qi, files)
+    if stats_why:
+        checks.append(make_check("LOG-04", "error", None, expected_backlog, stats_why))
+    else:
+        backlog = assess_backlog(latest, disk_bytes, max_disk, ship["max_backlog_messages"])
+        checks.append(
+            _check(
+                "LOG-04",
+                backlog["problems"],
+                {"messages": backlog["messages"], "disk_bytes": backlog["bytes"]},
+                expected_backlog,
+                f"{backlog['messages']} message(s), {backlog['bytes']} byte(s) wait in the "
+                f"forwarding queue (at most {ship['max_backlog_messages']} messages)",
+            )
+        )
+        observations.append(
+            {"key": "log_shipper_backlog_messages", "labels": {}, "value": backlog["messages"]}
+        )
+        observations.append(
+            {"key": "log_shipper_backlog_bytes", "labels": {}, "value": backlog["bytes"]}
+        )
+
+    # LOG-05
+    expected_discards = {
+        "discarded.full": 0,
+        "discarded.nf": 0,
+        "failed": 0,
+        "min_max_message_size": ship["max_message_size_bytes"],
+    }
+    why5 = stats_why or conf_why
+    if why5:
+        checks.append(make_check("LOG-05", "error", None, expected_discards, why5))
+    else:
+        discards = assess_discards(latest, max_size, ship["max_message_size_bytes"])
+        checks.append(
+            _check(
+                "LOG-05",
+                discards["problems"],
+                discards["observed"],
+                expected_discards,
+                f"the forwarding queue discarded nothing, the action failed nothing, and "
+                f"maxMessageSize is {max_size} (at least {ship['max_message_size_bytes']})",
+            )
+        )
+        observations.append(
+            {"key": "log_shipper_discarded", "labels": {}, "value": discards["discarded"]}
+        )
+    return {"checks": checks, "observations": observations, **facts}
+
+
 # ---------------------------------------------------------------- the family
 def _check(
     check_id: str, problems: list[str], observed: Any, expected: Any, ok: str
@@ -605,7 +1244,7 @@ def verify_aggregator(agg: dict[str, Any], now: float | None = None) -> dict[str
             "every record of today and yesterday is attributed to its certificate identity",
         )
     )
-    order = {cid: i for i, cid in enumerate(CHECK_IDS)}
+    order = {cid: i for i, cid in enumerate(AGGREGATOR_CHECK_IDS)}
     checks.sort(key=lambda c: order[c["check_id"]])
     return {
         "checks": checks,
@@ -618,11 +1257,27 @@ def verify_aggregator(agg: dict[str, Any], now: float | None = None) -> dict[str
 
 
 def verify(module: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """Every LOG id every time: the shipper's for a shipper, the aggregator's for an aggregator,
+    not_applicable for the role a host does not have."""
+    checks: list[dict[str, Any]] = []
+    observations: list[dict[str, Any]] = []
+    out: dict[str, Any] = {}
+    ship = params["shipper"]
+    if ship["enabled"]:
+        shipper = verify_shipper(module, ship)
+        checks += shipper.pop("checks")
+        observations += shipper.pop("observations")
+        out["shipper"] = shipper
+    else:
+        why = "not a log shipper (the log_shipper role does not apply to this host)"
+        checks += [make_check(c, "not_applicable", None, None, why) for c in SHIPPER_CHECK_IDS]
     agg = params["aggregator"]
-    if not agg["enabled"]:
+    if agg["enabled"]:
+        aggregator = verify_aggregator(agg)
+        checks += aggregator.pop("checks")
+        observations += aggregator.pop("observations")
+        out.update(aggregator)
+    else:
         why = "not a log aggregator (the log_aggregator role does not apply to this host)"
-        return {
-            "checks": [make_check(cid, "not_applicable", None, None, why) for cid in CHECK_IDS],
-            "observations": [],
-        }
-    return verify_aggregator(agg)
+        checks += [make_check(c, "not_applicable", None, None, why) for c in AGGREGATOR_CHECK_IDS]
+    return {"checks": checks, "observations": observations, **out}

@@ -392,13 +392,14 @@ def test_module_run(
     got = {c["check_id"]: c["result"] for c in result["checks"]}
     # edge2's listener is running but not expected: one peer only here.
     assert got == {
+        **dict.fromkeys(fam.SHIPPER_CHECK_IDS, "not_applicable"),
         "LOG-06": "fail",
         "LOG-07": "pass",
         "LOG-08": "pass",
         "LOG-09": "pass",
         "LOG-11": "pass",
     }
-    assert "tcp 127.0.0.1:26515" in result["checks"][0]["message"]
+    assert "tcp 127.0.0.1:26515" in result["checks"][5]["message"]
     assert result["rsyslogd_pids"] == [4242]
     assert "observations" not in result
     args["aggregator"]["peers"] = PEERS
@@ -410,7 +411,10 @@ def test_module_run(
 def test_verify_reports_observations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fam, "get_flags", lambda path: FLAGS["active_jsonl"])
     args = module_args(tmp_path)
-    params = {"aggregator": {**fam_defaults(), **args["aggregator"]}}
+    params = {
+        "aggregator": {**fam_defaults(), **args["aggregator"]},
+        "shipper": {k: v.get("default") for k, v in fam.SHIPPER_SPEC.items()},
+    }
     result = fam.verify(None, params)
     keys = {(o["key"], tuple(sorted(o["labels"].items()))) for o in result["observations"]}
     assert keys == {
