@@ -128,6 +128,24 @@ OBSERVATIONS: dict[str, Metric] = {
     "audit_log_free_bytes": Metric(
         "soc2audit_audit_log_free_bytes", "free bytes on the audit log file system"
     ),
+    # LOG (plugins/module_utils/soc2_log_family.py), on the shipper
+    "log_shipper_lag": Metric(
+        "soc2audit_log_shipper_lag_bytes",
+        "Bytes of the audit log beyond the shipper's read position (imfile state)",
+        ("path",),
+    ),
+    "log_shipper_backlog_messages": Metric(
+        "soc2audit_log_shipper_backlog_messages",
+        "Messages waiting in the shipper's forwarding queue (latest impstats)",
+    ),
+    "log_shipper_backlog_bytes": Metric(
+        "soc2audit_log_shipper_backlog_bytes",
+        "Unsent bytes in the shipper's disk queue files (from the queue's .qi read position)",
+    ),
+    "log_shipper_discarded": Metric(
+        "soc2audit_log_shipper_discarded_messages",
+        "Messages the shipper's forwarding queue discarded since rsyslogd started",
+    ),
     # LOG (plugins/module_utils/soc2_log_family.py), on the aggregator
     "log_last_record": Metric(
         "soc2audit_log_last_record_timestamp_seconds",

@@ -707,7 +707,9 @@ def assess_unit(props: dict[str, str]) -> dict[str, Any]:
         if observed["active"] != "active":
             problems.append(f"{observed['unit']} is {observed['active']} ({observed['sub']})")
         if observed["enabled"] != "enabled":
-            problems.append(f"{observed['unit']} is {observed['enabled'] or 'not'} enabled")
+            problems.append(
+                f"{observed['unit']} is not enabled (UnitFileState {observed['enabled'] or '-'})"
+            )
     return {"problems": problems, "observed": observed}
 
 
