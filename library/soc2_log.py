@@ -1,23 +1,44 @@
 #!/usr/bin/python
 # Copyright: soc2-audit-metrics contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Ansible module soc2_log: read-only verification of the log aggregator (LOG-06 .. LOG-11)."""
+"""Ansible module soc2_log: read-only verification of the edge log shipper (LOG-01 .. LOG-05)
+and the log aggregator (LOG-06 .. LOG-11)."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
 module: soc2_log
-short_description: Verify the log aggregator's listeners and write-once store (LOG-06 to LOG-11)
+short_description: Verify the edge log shipper (LOG-01 to LOG-05) and the log aggregator (LOG-06 to LOG-11)
 description:
-  - Reads, in one module run and without running commands, rsyslogd's listening sockets
-    (C(/proc/net/tcp), C(tcp6), C(udp), C(udp6) joined with the socket inodes of every
-    C(rsyslogd) process), the rendered rsyslog configuration, the store's day files with their
-    inode flags (C(FS_IOC_GETFLAGS)), their C(.sha256) files and the store writer's
-    C(stats.json).
-  - Returns one result per check id C(LOG-06), C(LOG-07), C(LOG-08), C(LOG-09), C(LOG-11),
-    always all five, plus the facts it read. All are V(not_applicable) when
-    O(aggregator.enabled) is V(false).
+  - "Shipper (rsyslog engine), with one C(systemctl show) and otherwise in Python: the unit's
+    state, rsyslogd's ESTABLISHED sessions (C(/proc/net/tcp), C(tcp6) joined with the socket
+    inodes of every C(rsyslogd) process), the rendered rsyslog configuration, imfile's state
+    file for the audit log's current inode (C(imfile-state:<inode>[:<file id>]) in
+    O(shipper.work_dir)), the disk queue's C(.qi) and files, and the newest impstats objects
+    of the forwarding action and its queue (the tail of O(shipper.stats_file))."
+  - "C(LOG-01): the unit O(shipper.service) is loaded, active and enabled."
+  - "C(LOG-02): rsyslogd holds an ESTABLISHED TCP session to O(shipper.aggregator_host) (its
+    resolved addresses) on O(shipper.aggregator_port), and the omfwd action
+    O(shipper.action_name) forwards there with C(StreamDriverMode) 1, C(x509/name) with
+    O(shipper.aggregator_name) as the permitted peer, octet-counted framing, a Disk queue and
+    C(action.resumeRetryCount) -1."
+  - "C(LOG-03): the audit log's size minus imfile's read offset is at most
+    O(shipper.max_lag_bytes) (no state file: the lag is the whole file)."
+  - "C(LOG-04): the forwarding queue's C(size) (plus its C([DA]) part) is at most
+    O(shipper.max_backlog_messages) and its unsent disk bytes under 80 % of
+    C(queue.maxDiskSpace). impstats older than three O(shipper.stats_interval_seconds) is an
+    V(error)."
+  - "C(LOG-05): C(discarded.full), C(discarded.nf) and the action's C(failed) are 0 and the
+    global C(maxMessageSize) is at least O(shipper.max_message_size_bytes)."
+  - The shipper checks are V(error) for the fluent_bit engine (not built yet) and
+    V(not_applicable) when O(shipper.enabled) is V(false).
+  - Aggregator, without running commands, rsyslogd's listening sockets, the rendered
+    configuration, the store's day files with their inode flags (C(FS_IOC_GETFLAGS)), their
+    C(.sha256) files and the store writer's C(stats.json).
+  - Returns one result per check id, always all ten (C(LOG-01) .. C(LOG-09), C(LOG-11)), plus
+    the facts it read. The aggregator's are V(not_applicable) when O(aggregator.enabled) is
+    V(false).
   - "C(LOG-06): rsyslogd listens on every peer's port (on O(aggregator.listen_address)), the
     configuration gives each of those inputs TLS (driver mode 1) with C(x509/name) permitting
     exactly that peer's name, and rsyslogd listens on no other TCP or UDP socket than the
@@ -37,8 +58,102 @@ author:
 extends_documentation_fragment:
   - soc2_checks
 requirements:
-  - Linux (C(/proc), C(FS_IOC_GETFLAGS)); the aggregator converged by the log_aggregator role
+  - Linux (C(/proc), C(FS_IOC_GETFLAGS), systemd for C(LOG-01)); the shipper converged by the
+    log_shipper role, the aggregator by the log_aggregator role
 options:
+  shipper:
+    description:
+      - The edge shipper's settings (the log_shipper role's C(_log_shipper_verify_params.shipper)).
+    type: dict
+    suboptions:
+      enabled:
+        description:
+          - Whether this host is a log shipper; V(false) makes C(LOG-01) .. C(LOG-05)
+            V(not_applicable).
+        type: bool
+        default: false
+      engine:
+        description:
+          - The shipper engine; the checks are built for V(rsyslog) only.
+        type: str
+        choices: [rsyslog, fluent_bit]
+        default: rsyslog
+      service:
+        description:
+          - The shipper's systemd unit (C(.service) is added when no suffix is given).
+        type: str
+        default: rsyslog
+      config_path:
+        description:
+          - The rendered rsyslog configuration.
+        type: path
+        default: /etc/rsyslog.conf
+      work_dir:
+        description:
+          - rsyslog's C(workDirectory) (imfile state files, disk queue files).
+        type: path
+        default: /var/spool/rsyslog
+      audit_log_path:
+        description:
+          - The shipped audit log.
+        type: path
+        default: /var/log/audit/audit.log
+      stats_file:
+        description:
+          - impstats' C(log.file) (JSON objects, one per line after a ctime prefix).
+        type: path
+        default: /var/lib/soc2audit/log-shipper/impstats.json
+      stats_interval_seconds:
+        description:
+          - impstats' interval; the file is stale after three intervals.
+        type: int
+        default: 60
+      action_name:
+        description:
+          - Name of the omfwd action; impstats names its queue C(<name> queue).
+        type: str
+        default: soc2_forward
+      queue_name:
+        description:
+          - The action queue's C(queue.filename) (its C(.qi) and numbered files).
+        type: str
+        default: soc2_ship
+      aggregator_host:
+        description:
+          - Address or name the shipper dials.
+        type: str
+        default: ""
+      aggregator_port:
+        description:
+          - Port the shipper dials.
+        type: int
+        default: 0
+      aggregator_name:
+        description:
+          - The aggregator's certificate name, the one permitted peer ('' accepts any non-empty
+            permitted peer).
+        type: str
+        default: ""
+      max_message_size_bytes:
+        description:
+          - Least C(maxMessageSize) the configuration must set (C(LOG-05)).
+        type: int
+        default: 65536
+      max_lag_bytes:
+        description:
+          - Largest allowed read position lag (C(LOG-03)).
+        type: int
+        default: 1048576
+      max_backlog_messages:
+        description:
+          - Largest allowed forwarding queue size (C(LOG-04)).
+        type: int
+        default: 10000
+      proc_root:
+        description:
+          - Where procfs is mounted (tests point it elsewhere).
+        type: path
+        default: /proc
   aggregator:
     description:
       - The aggregator's settings (the role's C(_log_aggregator_verify_params.aggregator)).
@@ -131,11 +246,21 @@ options:
         type: path
         default: /proc
 notes:
-  - The shipper checks (C(LOG-01) .. C(LOG-05)) and the S3 upload (C(LOG-10)) are not part of
-    this module yet.
+  - The S3 upload (C(LOG-10)) and the fluent_bit engine's shipper checks are not part of this
+    module yet.
 """
 
 EXAMPLES = r"""
+- name: Verify an edge log shipper
+  soc2_log:
+    shipper:
+      enabled: true
+      aggregator_host: 10.0.0.5
+      aggregator_port: 6515
+      aggregator_name: aggregator
+  check_mode: false
+  register: __log_shipper_verify
+
 - name: Verify the log aggregator
   soc2_log:
     aggregator:
@@ -158,11 +283,16 @@ changed:
   sample: false
 checks:
   description:
-    - One result per check id, always C(LOG-06), C(LOG-07), C(LOG-08), C(LOG-09), C(LOG-11) in
-      that order.
+    - One result per check id, always C(LOG-01) .. C(LOG-09), C(LOG-11) in that order.
   returned: always
   type: list
   elements: dict
+shipper:
+  description:
+    - What the shipper checks read (unit state, rsyslogd pids, sessions, imfile state file
+      names, the newest impstats objects).
+  returned: when O(shipper.enabled)
+  type: dict
 rsyslogd_pids:
   description: Process ids of the running rsyslogd processes.
   returned: when O(aggregator.enabled)
