@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 ---
 module: soc2_log
-short_description: Verify the edge log shipper (LOG-01 to LOG-05) and the log aggregator (LOG-06 to LOG-11)
+short_description: Verify the edge log shipper (LOG-01 to 05) and the aggregator (LOG-06 to 11)
 description:
   - "Shipper (rsyslog engine), with one C(systemctl show) and otherwise in Python: the unit's
     state, rsyslogd's ESTABLISHED sessions (C(/proc/net/tcp), C(tcp6) joined with the socket
