@@ -722,10 +722,12 @@ def find_imfile_state(names: Iterable[str], inode: int) -> list[str]:
 
 def assess_lag(size: int, states: list[dict[str, Any]], path: str, max_lag: int) -> dict[str, Any]:
     """LOG-03: size of the audit log minus imfile's read offset for its current inode. Several
-    state files for the inode (file ids): the one with the largest offset for this path. No
-    state file: nothing of this file was read yet, the lag is its size."""
-    offsets = [int(s["curr_offs"]) for s in states if s.get("filename") in (path, None)]
-    offset = max(offsets) if offsets else 0
+    state files for the inode (8.2302 adds a file id: an inode reused by a new file gets a new
+    one): the most recently written for this path. No state file: nothing of this file was
+    read yet, the lag is its size."""
+    mine = [s for s in states if s.get("filename") in (path, None)]
+    newest = max(mine, key=lambda s: float(s.get("mtime", 0)), default=None)
+    offset = int(newest["curr_offs"]) if newest else 0
     lag = size - offset
     problems = []
     if lag < 0:
@@ -892,6 +894,7 @@ def _read_states(work_dir: str, inode: int) -> list[dict[str, Any]]:
     for name in find_imfile_state(os.listdir(work_dir), inode):
         with open(os.path.join(work_dir, name), encoding="utf-8") as fh:
             state = json.load(fh)
+            state["mtime"] = os.fstat(fh.fileno()).st_mtime
         state["state_file"] = name
         states.append(state)
     return states
