@@ -460,3 +460,55 @@ def test_module_defaults_equal_the_role_defaults_and_vars() -> None:
         compared
     )
     assert params["service"] == fam.SHIPPER_SPEC["service"]["default"]
+
+
+# ---------------------------------------------------------------- recorded in molecule
+MOLECULE = SHIP / "molecule"
+MOLECULE_AGGREGATOR = "s2a-e00b8ac0-lshd-aggregator"
+
+
+def test_molecule_recording_passes_every_shipper_check() -> None:
+    """log_shipper_default's edge at the end of its healthy verify (after the end-to-end,
+    outage and SIGKILL runs): systemd's unit state, the session to the aggregator's container
+    (podman DNS: getent_ahosts.txt), the role's rendered configuration, imfile's state,
+    impstats and the queue's .qi."""
+    props = fam.parse_systemctl_show((MOLECULE / "systemctl_show.txt").read_text())
+    assert len(props) == 1 and fam.assess_unit(props[0])["problems"] == []
+
+    addresses = {
+        line.split()[0] for line in (MOLECULE / "getent_ahosts.txt").read_text().splitlines()
+    }
+    sessions, inodes = recorded_sessions("molecule")
+    got = fam.assess_session(sessions, inodes, 6514, addresses)
+    assert got["up"] and got["observed"] == ["10.89.1.3:50794 -> 10.89.1.2:6514"]
+
+    params = ship_params(
+        aggregator_host=MOLECULE_AGGREGATOR,
+        aggregator_port=6514,
+        aggregator_name=MOLECULE_AGGREGATOR,
+    )
+    blocks = fam.parse_rsyslog_config((MOLECULE / "rsyslog.conf").read_text())
+    assert fam.forward_contract(blocks, params)["problems"] == []
+
+    stat = {}
+    for line in (MOLECULE / "stat.txt").read_text().splitlines():
+        inode, size, name = line.split(" ", 2)
+        stat[os.path.basename(name)] = (int(inode), int(size))
+    inode, size = stat["audit.log"]
+    names = [n for n in os.listdir(MOLECULE) if n.startswith("imfile-state:")]
+    state_names = fam.find_imfile_state(names, inode)
+    assert state_names == ["imfile-state:1007888:fe04cd513a9aa7b2"]
+    state = json.loads((MOLECULE / state_names[0]).read_text())
+    got = fam.assess_lag(size, [state], "/var/log/audit/audit.log", params["max_lag_bytes"])
+    assert (got["problems"], got["lag"]) == ([], 0)
+
+    stats = fam.latest_objects(
+        fam.parse_impstats((MOLECULE / "impstats.json").read_text()), "soc2_forward"
+    )
+    qi = fam.parse_qi((MOLECULE / "soc2_ship.qi").read_text())
+    disk = fam.queue_bytes(qi, {1: stat["soc2_ship.00000001"][1]})
+    backlog = fam.assess_backlog(stats, disk, 2048 << 20, params["max_backlog_messages"])
+    assert (backlog["problems"], backlog["messages"], backlog["bytes"]) == ([], 0, 0)
+    assert stats["action"]["resumed"] == 1  # the outage and SIGKILL runs before the recording
+    discards = fam.assess_discards(stats, 65536, params["max_message_size_bytes"])
+    assert discards["problems"] == []
