@@ -197,6 +197,28 @@ def test_recorded_state_file_names_and_lag() -> None:
     assert fam.assess_lag(0, [], RECORDED_PATH, 1048576)["problems"] == []
 
 
+def test_the_newest_state_file_of_the_inode_counts() -> None:
+    """An inode reused by a new audit log: 8.2302 keeps the old file id's state beside the new
+    one; the newest state is the current file's, however far the old one had read."""
+    state = json.loads((SHIP / "healthy" / STATE).read_text())
+    old = {**state, "curr_offs": 900000, "mtime": 100.0}
+    new = {**state, "curr_offs": 10, "mtime": 200.0}
+    got = fam.assess_lag(5000, [old, new], RECORDED_PATH, 1048576)
+    assert (got["offset"], got["lag"]) == (10, 4990)
+    other = {**state, "filename": "/var/log/other.log", "mtime": 300.0}
+    assert fam.assess_lag(5000, [new, other], RECORDED_PATH, 1048576)["offset"] == 10
+
+
+def test_addresses_of_the_aggregator(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert fam._resolve("127.0.0.1") == {"127.0.0.1"}
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(fam.socket, "getaddrinfo", refuse)
+    assert fam._resolve("aggregator.invalid") is None
+
+
 # ------------------------------------------------ impstats and the queue (LOG-04, LOG-05)
 def recorded_stats(case: str) -> dict[str, dict[str, Any]]:
     objects = fam.parse_impstats((SHIP / case / "impstats.json").read_text())
