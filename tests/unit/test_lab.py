@@ -332,3 +332,17 @@ def test_lab_hosts_subset(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     assert groups["edge"] == ["edge1"] and groups["timeservers"] == ["aggregator"]
     assert groups.get("monitors", []) == []
     assert sorted(groups["all"]) == ["aggregator", "edge1"]
+
+
+def test_a_recreated_host_drops_only_its_own_cached_facts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another lab's converge may be writing the same cache (the Debian 13 lab beside the
+    # four-host lab): removing the whole directory broke its fact writes in CI.
+    for name in ("s1_edge1", "s1_edge10", "s1_edge2", "edge1", "s1_monitor"):
+        (tmp_path / name).write_text("{}")
+    monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path))
+    lab.drop_cached_facts("edge1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s1_edge10", "s1_edge2", "s1_monitor"]
+    monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path / "absent"))
+    lab.drop_cached_facts("edge1")  # no cache yet: nothing to do
