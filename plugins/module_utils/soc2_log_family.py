@@ -57,7 +57,6 @@ TCP_ESTABLISHED = "01"
 UDP_UNCONNECTED = "07"
 DAY_FILE_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:\.(\d+))?\.jsonl$")
 SOCKET_RE = re.compile(r"^socket:\[(\d+)\]$")
-BLOCK_RE = re.compile(r"\b(module|input)\s*\(([^()]*)\)", re.S)
 PARAM_RE = re.compile(r"([A-Za-z][\w.]*)\s*=\s*(?:\"([^\"]*)\"|\[([^\]]*)\])")
 SPECIAL_DIRS = ("_quarantine",)
 
@@ -207,22 +206,8 @@ def _address_matches(bound: str, wanted: str) -> bool:
 # ---------------------------------------------------------------- rsyslog.conf contract
 def parse_rsyslog_blocks(text: str) -> list[dict[str, Any]]:
     """module(...) and input(...) statements of a RainerScript file, parameter names lower case
-    (arrays as lists). Comments are dropped first; enough for the role's rendered file."""
-    body = "\n".join(
-        line.split("#", 1)[0] if not line.lstrip().startswith("#") else ""
-        for line in text.splitlines()
-    )
-    out = []
-    for match in BLOCK_RE.finditer(body):
-        params: dict[str, Any] = {}
-        for param in PARAM_RE.finditer(match.group(2)):
-            name = param.group(1).lower()
-            if param.group(3) is not None:
-                params[name] = re.findall(r"\"([^\"]*)\"", param.group(3))
-            else:
-                params[name] = param.group(2)
-        out.append({"kind": match.group(1), "params": params})
-    return out
+    (arrays as lists): the aggregator's part of parse_rsyslog_config."""
+    return [b for b in parse_rsyslog_config(text) if b["kind"] in ("module", "input")]
 
 
 def tls_inputs(blocks: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
