@@ -421,3 +421,26 @@ def test_a_file_system_without_flags_still_stores(
     stats = json.loads((tmp_path / "state" / "stats.json").read_text())
     assert sum(d.get("append_flag_failures", 0) for d in stats["days"].values()) == 1
     assert "Operation not supported" in stats["last_flag_error"]
+
+
+def test_pruning_a_file_drops_its_dedup_rows_and_only_those(tmp_path: Path) -> None:
+    root, state = tmp_path / "root", tmp_path / "state"
+    s = ls.Store(root, state, attrs=False)
+    old_day = dt.datetime(2025, 1, 1, 12, tzinfo=UTC)
+    new_day = dt.datetime(2026, 12, 5, 12, tzinfo=UTC)
+    assert s.store(wire(msg="old"), "soc2@32473", now=old_day) == "stored"
+    assert s.store(wire(msg="new"), "soc2@32473", now=new_day) == "stored"
+    s.close()
+    done = ls.seal_all(
+        root, dt.datetime(2026, 12, 6, tzinfo=UTC), 0, 365, attrs=False, state_dir=state
+    )
+    assert [Path(p).name for p in done["pruned"]] == ["2025-01-01.jsonl"]
+    s = ls.Store(root, state, attrs=False)
+    try:
+        # Within the retention the index still knows the record; past it the key is free again.
+        assert s.store(wire(msg="new"), "soc2@32473", now=new_day) == "duplicate"
+        assert s.store(wire(msg="old"), "soc2@32473", now=new_day) == "stored"
+        paths = {row[0] for row in s.db.execute("SELECT path FROM records")}
+        assert all("2025-01-01" not in p for p in paths)
+    finally:
+        s.close()
