@@ -3,6 +3,7 @@
 """The soc2audit command: run a drift check through ansible-runner and report it.
 
     soc2audit drift [options]        (also: python -m soc2audit drift)
+    soc2audit evidence ...           the signed digest chain (soc2audit/evidence_cli.py)
 
 Exit status: the table in soc2audit/exitcodes.py (printed by --help).
 """
@@ -20,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from soc2audit import evidence_cli
 from soc2audit.exitcodes import EXIT_RUN_FAILED, EXIT_USAGE, MEANINGS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -131,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print the outcome as JSON (run_id, counts, exit_code, paths) instead of the table",
     )
+    evidence_cli.add_parser(sub)
     return parser
 
 
@@ -278,6 +281,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE if exc.code not in (0, None) else 0
     if args.command == "drift":
         return drift(args)
+    if args.command == "evidence":
+        return evidence_cli.run(args)
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
 

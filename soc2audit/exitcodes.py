@@ -4,7 +4,8 @@
 
 ``soc2audit drift``, ``python -m soc2audit.summary`` and the ``exit_code`` the drift run's merge
 returns (``soc2audit.results.exit_code``) all use these values; docs/drift.md and the CLI's
-``--help`` describe them.
+``--help`` describe them. ``soc2audit evidence`` uses 0, 3, 10-15 and 64 (EVIDENCE_MEANINGS,
+docs/evidence.md).
 """
 
 from __future__ import annotations
@@ -20,6 +21,22 @@ EXIT_RUN_FAILED = 3
 EXIT_USAGE = 64
 """Bad command line (EX_USAGE of sysexits.h)."""
 
+# ``soc2audit evidence verify`` (docs/evidence.md): one status per outcome class. When findings
+# of several classes are present, the lowest status wins (the classes are in order of gravity).
+EXIT_EVIDENCE_SIGNATURE = 10
+"""A digest's signature does not verify, or its key is unknown or was never announced."""
+EXIT_EVIDENCE_ALTERED = 11
+"""Evidence content differs from the chain: altered bytes, a truncated or missing file."""
+EXIT_EVIDENCE_ANCHOR = 12
+"""The chain disagrees with its external anchor: its tail was cut off or the anchored digest
+changed."""
+EXIT_EVIDENCE_CHAIN = 13
+"""The chain itself is broken: a missing (or overdue), reordered, unlinked or malformed digest."""
+EXIT_EVIDENCE_UNREFERENCED = 14
+"""Evidence files or bytes that no digest references."""
+EXIT_EVIDENCE_NO_CHAIN = 15
+"""Nothing to verify or sign with: no digest yet, or (``evidence digest``) no signing key."""
+
 #: status -> one line for --help and the docs, in order.
 MEANINGS: dict[int, str] = {
     EXIT_OK: "every result is pass, waived or not_applicable",
@@ -30,5 +47,20 @@ MEANINGS: dict[int, str] = {
         "(bad waivers file, missing catalog, ...), or every control passed but a host's "
         "metrics file could not be written"
     ),
+    EXIT_USAGE: "bad command line",
+}
+
+#: ``soc2audit evidence`` statuses -> one line for --help and docs/evidence.md, in order.
+EVIDENCE_MEANINGS: dict[int, str] = {
+    EXIT_OK: "verify: the chain and every evidence file verified; digest/keygen/...: done",
+    EXIT_RUN_FAILED: "digest, rotate-key, anchor: could not write (the message says why)",
+    EXIT_EVIDENCE_SIGNATURE: "bad signature, unknown key, or a key change that was not announced",
+    EXIT_EVIDENCE_ALTERED: "evidence altered: changed bytes, a truncated or a missing file",
+    EXIT_EVIDENCE_ANCHOR: "the chain head is older than the anchored head, or the anchored "
+    "digest changed",
+    EXIT_EVIDENCE_CHAIN: "a digest is missing (a gap, or overdue), reordered, unlinked or "
+    "malformed",
+    EXIT_EVIDENCE_UNREFERENCED: "evidence files or bytes that no digest references",
+    EXIT_EVIDENCE_NO_CHAIN: "no digest to verify yet, or no signing key (run keygen)",
     EXIT_USAGE: "bad command line",
 }

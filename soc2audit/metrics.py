@@ -1,11 +1,12 @@
 # Copyright: soc2-audit-metrics contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Every metric of a host's ``soc2audit.prom``: name, HELP text, type and label names, in one place.
+"""Every metric the suite writes: name, HELP text, type and label names, in one place.
 
-Two kinds:
+Three kinds:
 
 * ``SUITE``: the families the control node derives from the merged results (check results, run
   facts, build info); soc2audit/openmetrics.py renders them.
+* ``EVIDENCE_VERIFY``: the control node's own file from ``soc2audit evidence verify --metrics``.
 * ``OBSERVATIONS``: numeric facts the verifiers report from the hosts. A verifier's observation
   carries only a stable key, its labels and its value (``{"key": "clock_error_bound",
   "labels": {}, "value": 0.0004}``); the key names its metric here. A new family that reports
@@ -159,6 +160,38 @@ OBSERVATIONS: dict[str, Metric] = {
 }
 
 
+#: ``soc2audit evidence verify --metrics FILE`` (the control node's own textfile; docs/evidence.md).
+EVIDENCE_VERIFY: dict[str, Metric] = _table(
+    Metric(
+        "soc2audit_evidence_verify_ok",
+        "1 when the last evidence verify found the chain and every evidence file intact, else 0",
+    ),
+    Metric(
+        "soc2audit_evidence_verify_exit_code",
+        "Exit status of the last evidence verify (docs/evidence.md lists them)",
+    ),
+    Metric(
+        "soc2audit_evidence_verify_last_run_timestamp_seconds",
+        "When the last evidence verify ran (Unix time)",
+    ),
+    Metric("soc2audit_evidence_verify_duration_seconds", "Wall time of the last evidence verify"),
+    Metric(
+        "soc2audit_evidence_verify_findings",
+        "Findings of the last evidence verify per kind (errors only; pending bytes excluded)",
+        ("kind",),
+    ),
+    Metric("soc2audit_evidence_verify_digests", "Digests in the chain at the last verify"),
+    Metric(
+        "soc2audit_evidence_verify_bytes_hashed",
+        "Evidence bytes hashed by the last evidence verify",
+    ),
+    Metric(
+        "soc2audit_evidence_verify_head_timestamp_seconds",
+        "End of the interval the newest digest covers (Unix time)",
+    ),
+)
+
+
 def all_metrics() -> dict[str, Metric]:
-    """Every family the textfile can hold, by metric name."""
-    return {**SUITE, **{m.name: m for m in OBSERVATIONS.values()}}
+    """Every family the suite writes (hosts' textfiles and the control node's), by name."""
+    return {**SUITE, **{m.name: m for m in OBSERVATIONS.values()}, **EVIDENCE_VERIFY}

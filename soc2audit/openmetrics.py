@@ -180,6 +180,15 @@ def _add_observations(
     return warnings
 
 
+def render_metrics(samples: Iterable[tuple[Metric, Mapping[str, str], float]]) -> str:
+    """Text for any set of (metric, labels, value) samples, in this module's deterministic
+    format (used by ``soc2audit evidence verify --metrics`` for the control node's file)."""
+    families = _Families()
+    for metric, labels, value in samples:
+        families.add(metric.name, tuple(sorted(labels.items())), value, metric)
+    return families.render()
+
+
 def render_host(
     host: str,
     rows_for_host: Sequence[Mapping[str, Any]],

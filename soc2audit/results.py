@@ -229,6 +229,11 @@ def policy_sha256(catalog_raw: bytes, waivers_raw: bytes = b"") -> str:
     return hashlib.sha256(catalog_raw + b"\n--- waivers\n" + waivers_raw).hexdigest()
 
 
+def policy_sha256_of(catalog_path: Path | str, waivers_path: Path | str | None) -> str:
+    """``policy_sha256`` of the files themselves (a missing waivers file counts as empty)."""
+    return policy_sha256(Path(catalog_path).read_bytes(), read_waivers_bytes(waivers_path))
+
+
 # --------------------------------------------------------------------------- state
 
 

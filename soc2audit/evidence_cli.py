@@ -1,0 +1,320 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""``soc2audit evidence ...``: the signed digest chain's commands (docs/evidence.md).
+
+soc2audit evidence keygen       create the Ed25519 signing key, export its public key
+soc2audit evidence digest       write the digests of every interval that has ended
+soc2audit evidence rotate-key   new key, announced in a digest signed by the old one
+soc2audit evidence anchor       write the chain head's record for write-once storage
+soc2audit evidence verify       walk the chain; findings, exit status, metrics
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from soc2audit.chain import (
+    DEFAULT_INTERVAL,
+    ChainError,
+    NoKeyError,
+    Settings,
+    keygen,
+    rotate_key,
+    write_anchor,
+    write_due_digests,
+)
+from soc2audit.chain_verify import DEFAULT_GRACE, KINDS, verify, verify_metrics
+from soc2audit.exitcodes import (
+    EVIDENCE_MEANINGS,
+    EXIT_EVIDENCE_NO_CHAIN,
+    EXIT_OK,
+    EXIT_RUN_FAILED,
+    EXIT_USAGE,
+)
+from soc2audit.fsutil import atomic_write, parse_utc
+
+REPO = Path(__file__).resolve().parent.parent
+#: The signing key's default place: in the checkout, outside evidence/, never committed.
+DEFAULT_KEY = Path(".evidence-key") / "evidence-ed25519.pem"
+KEY_ENV = "SOC2AUDIT_EVIDENCE_KEY"
+
+
+def _exit_table() -> str:
+    lines = ["exit status:"]
+    for status, meaning in EVIDENCE_MEANINGS.items():
+        wrapped = textwrap.wrap(meaning, width=88)
+        lines.append(f"  {status:<3} {wrapped[0]}")
+        lines += [f"      {more}" for more in wrapped[1:]]
+    return "\n".join(lines) + "\n"
+
+
+VERIFY_EPILOG = (
+    _exit_table()
+    + "\nfinding kinds: "
+    + ", ".join(KINDS)
+    + """
+
+examples:
+  soc2audit evidence verify
+  soc2audit evidence verify --from 2026-01-01 --to 2026-03-31 --json > verify.json
+  soc2audit evidence verify --anchor /mnt/worm/evidence-anchor.json --metrics \\
+      /var/lib/prometheus/node-exporter/soc2audit_evidence.prom
+"""
+)
+
+
+def _moment(text: str, end_of_day: bool = False) -> dt.datetime:
+    """YYYY-MM-DD (the day's start, or with ``end_of_day`` the next day's start) or ISO 8601."""
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        try:
+            return parse_utc(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a date or ISO 8601 time: {text!r}") from None
+    moment = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+    return moment + dt.timedelta(days=1) if end_of_day else moment
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def _common(parser: argparse.ArgumentParser, key: bool = True) -> None:
+    parser.add_argument(
+        "--project-dir",
+        type=Path,
+        default=REPO,
+        metavar="DIR",
+        help="checkout of soc2-audit-metrics (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--evidence-dir", type=Path, metavar="DIR", help="evidence trail (default: DIR/evidence)"
+    )
+    if key:
+        parser.add_argument(
+            "--key",
+            type=Path,
+            metavar="FILE",
+            help=f"the Ed25519 private key (default: ${KEY_ENV}, else DIR/{DEFAULT_KEY}; 0600, "
+            "never inside the evidence directory)",
+        )
+
+
+def _digest_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--interval",
+        type=_positive,
+        default=DEFAULT_INTERVAL,
+        metavar="SECONDS",
+        help="digest interval, aligned to the Unix epoch (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--catalog", type=Path, metavar="FILE", help="default: DIR/controls/catalog.yml"
+    )
+    parser.add_argument(
+        "--waivers", type=Path, metavar="FILE", help="default: DIR/controls/waivers.yml"
+    )
+    parser.add_argument(
+        "--now", type=_moment, metavar="TIME", help="take TIME as the current time (tests, replay)"
+    )
+    parser.add_argument("--json", action="store_true", help="print what was written as JSON")
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    """Add ``evidence`` and its sub-commands to the soc2audit parser's sub-parsers."""
+    evidence = sub.add_parser(
+        "evidence",
+        help="the signed digest chain over the evidence trail (keygen, digest, verify, ...)",
+        description="The signed, chained digests of the evidence trail (docs/evidence.md).",
+    )
+    cmds = evidence.add_subparsers(dest="evidence_command", required=True)
+
+    p = cmds.add_parser("keygen", help="create the signing key and export its public key")
+    _common(p)
+
+    p = cmds.add_parser(
+        "digest", help="write a digest for every interval that ended since the last one"
+    )
+    _common(p)
+    _digest_options(p)
+
+    p = cmds.add_parser(
+        "rotate-key", help="replace the signing key; the old key signs the announcement"
+    )
+    _common(p)
+    _digest_options(p)
+
+    p = cmds.add_parser("anchor", help="write the chain head's anchor record to FILE")
+    _common(p, key=False)
+    p.add_argument("--out", type=Path, required=True, metavar="FILE", help="anchor record file")
+
+    p = cmds.add_parser(
+        "verify",
+        help="walk the chain and report every problem",
+        epilog=VERIFY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _common(p, key=False)
+    p.add_argument("--from", dest="since", type=_moment, metavar="DATE|TIME", help="window start")
+    p.add_argument(
+        "--to",
+        dest="until",
+        type=lambda t: _moment(t, end_of_day=True),
+        metavar="DATE|TIME",
+        help="window end (a date includes that day; default: now)",
+    )
+    p.add_argument(
+        "--anchor",
+        type=Path,
+        metavar="FILE",
+        help="anchor record (from `evidence anchor`, kept in write-once storage)",
+    )
+    p.add_argument(
+        "--trusted-key",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PEM",
+        help="public key the chain's first digest must be signed by (repeatable)",
+    )
+    p.add_argument(
+        "--allow-pending",
+        action="store_true",
+        help="bytes appended after the newest digest, before the next one is due, are info",
+    )
+    p.add_argument(
+        "--grace",
+        type=int,
+        default=DEFAULT_GRACE,
+        metavar="SECONDS",
+        help="a digest is overdue this long after its interval ends (default: %(default)s)",
+    )
+    p.add_argument(
+        "--now", type=_moment, metavar="TIME", help="take TIME as the current time (tests, replay)"
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--metrics",
+        type=Path,
+        metavar="FILE",
+        help="write soc2audit_evidence_verify_* (Prometheus text) to FILE atomically",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="only the findings and outcome")
+    return evidence
+
+
+def _paths(args: argparse.Namespace) -> tuple[Path, Path | None]:
+    project = args.project_dir.resolve()
+    evidence = (args.evidence_dir or project / "evidence").resolve()
+    key: Path | None = None
+    if hasattr(args, "key"):
+        key = args.key or (Path(os.environ[KEY_ENV]) if os.environ.get(KEY_ENV) else None)
+        key = (key or project / DEFAULT_KEY).resolve()
+        if key.is_relative_to(evidence):
+            raise ValueError(f"the signing key {key} must not be inside {evidence}")
+    return evidence, key
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    from soc2audit.results import policy_sha256_of
+
+    project = args.project_dir.resolve()
+    catalog = args.catalog or project / "controls" / "catalog.yml"
+    waivers = args.waivers or project / "controls" / "waivers.yml"
+    return Settings(policy_sha256=policy_sha256_of(catalog, waivers), interval=args.interval)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        evidence, key = _paths(args)
+    except ValueError as exc:
+        print(f"soc2audit: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    command = args.evidence_command
+    try:
+        if command == "keygen":
+            assert key is not None
+            fp, public = keygen(key, evidence)
+            print(f"created {key} (0600); public key {public}; fingerprint {fp}")
+            return EXIT_OK
+        if command == "anchor":
+            record = write_anchor(evidence, args.out)
+            print(json.dumps(record, sort_keys=True))
+            return EXIT_OK
+        if command in ("digest", "rotate-key"):
+            assert key is not None
+            try:
+                settings = _settings(args)
+            except OSError as exc:
+                print(f"soc2audit: cannot read the policy: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+            if command == "digest":
+                written = write_due_digests(evidence, key, settings, args.now)
+                if args.json:
+                    print(json.dumps([d.rel for d in written]))
+                else:
+                    for digest in written:
+                        print(f"wrote {digest.rel} ({len(digest.data['files'])} file(s))")
+                    if not written:
+                        print("no interval has ended since the newest digest")
+                return EXIT_OK
+            digest, fp = rotate_key(evidence, key, settings, args.now)
+            if args.json:
+                print(json.dumps({"digest": digest.rel, "fingerprint": fp}))
+            else:
+                print(f"new key {fp} announced in {digest.rel}, signed by the old key")
+            return EXIT_OK
+    except NoKeyError as exc:
+        print(f"soc2audit: {exc}", file=sys.stderr)
+        return EXIT_EVIDENCE_NO_CHAIN
+    except (ChainError, OSError) as exc:
+        print(f"soc2audit: {exc}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    return _verify(args, evidence)
+
+
+def _verify(args: argparse.Namespace, evidence: Path) -> int:
+    if args.since and args.until and args.since >= args.until:
+        print("soc2audit: --from must be before --to", file=sys.stderr)
+        return EXIT_USAGE
+    report = verify(
+        evidence,
+        since=args.since,
+        until=args.until,
+        anchor=args.anchor,
+        trusted_keys=args.trusted_key,
+        allow_pending=args.allow_pending,
+        grace=args.grace,
+        now=args.now,
+    )
+    if args.metrics:
+        atomic_write(args.metrics, verify_metrics(report), 0o644)
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2, sort_keys=True))
+        return report.exit_code
+    for finding in report.findings:
+        print(finding.text())
+    head = report.head
+    if not args.quiet:
+        where = f"head {head['digest']} (ends {head['interval_end']})" if head else "no digest"
+        print(
+            f"{report.digests} digest(s), {report.files} file(s), {report.bytes_hashed} bytes "
+            f"hashed in {report.duration_seconds:.3f} s; {where}"
+        )
+    outcome = "verified" if report.ok else EVIDENCE_MEANINGS[report.exit_code]
+    print(f"evidence {outcome} (exit status {report.exit_code})")
+    return report.exit_code
