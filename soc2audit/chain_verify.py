@@ -46,6 +46,7 @@ from soc2audit.chain import (
     DIGESTS,
     FORMAT,
     KEYS,
+    NAME,
     Digest,
     canonical,
     digest_files,
@@ -272,7 +273,9 @@ def _load_keys(evidence_dir: Path, extra: Iterable[Path]) -> dict[str, Ed25519Pu
 # --------------------------------------------------------------------------- the walk
 
 
-def _read_digests(root: Path, report: Report) -> list[Digest]:
+def _read_digests(root: Path, report: Report, malformed: set[int]) -> list[Digest]:
+    """The well-formed digests; ``malformed`` receives the sequence numbers (from the names) of
+    the others, so the chain walk does not report them a second time as missing."""
     valid: list[Digest] = []
     for path in digest_files(root):
         rel = path.relative_to(root).as_posix()
@@ -280,12 +283,18 @@ def _read_digests(root: Path, report: Report) -> list[Digest]:
             digest = read_digest(root, path)
         except (OSError, ValueError) as exc:
             report.add("malformed_digest", rel, f"not a JSON object: {exc}", digest=rel)
+            named = NAME.match(path.name)
+            if named:
+                malformed.add(int(named.group(2)))
             continue
         why = _shape_error(digest.data)
         if why is None and canonical(digest.data) != digest.raw:
             why = "not in the canonical form (sorted keys, no spaces, ASCII, one newline)"
         if why is not None:
             report.add("malformed_digest", rel, why, digest=rel)
+            named = NAME.match(path.name)
+            if named:
+                malformed.add(int(named.group(2)))
             continue
         expected = f"{DIGESTS}/{digest_name(digest.start, digest.sequence)}"
         if rel != expected:
@@ -305,6 +314,7 @@ def _walk(
     keys: dict[str, Ed25519PublicKey],
     trusted: set[str] | None,
     report: Report,
+    malformed: set[int] = frozenset(),  # type: ignore[assignment]
 ) -> None:
     previous: Digest | None = None
     previous_signed = False
@@ -326,6 +336,7 @@ def _walk(
         if previous is None:
             if digest.sequence != 0:
                 after_gap = True
+            if digest.sequence != 0 and not set(range(digest.sequence)) <= malformed:
                 report.add(
                     "missing_digest",
                     digest.rel,
@@ -342,8 +353,10 @@ def _walk(
                 )
         else:
             gap = digest.sequence - previous.sequence - 1
+            explained = set(range(previous.sequence + 1, digest.sequence)) <= malformed
             if gap > 0:
                 after_gap = True
+            if gap > 0 and not explained:
                 report.add(
                     "missing_digest",
                     digest.rel,
@@ -352,7 +365,7 @@ def _walk(
                     f"{previous.data['interval_end']} to {data['interval_start']}",
                     digest=digest.rel,
                 )
-            else:
+            if gap <= 0:
                 signature_hex = (previous.signature or b"").hex()
                 if link is None or link.get("sha256") != previous.sha256:
                     report.add(
@@ -617,7 +630,8 @@ def verify(
         "from": iso_utc(since) if since else None,
         "to": iso_utc(until) if until else None,
     }
-    digests = _read_digests(root, report)
+    malformed: set[int] = set()
+    digests = _read_digests(root, report, malformed)
     digests.sort(key=lambda d: (d.sequence, d.rel))
     report.digests = len(digests)
     if not digests:
@@ -631,7 +645,7 @@ def verify(
         if nxt is not None:
             announced = load_public_pem(str(nxt["public_key"]).encode("ascii"))
             keys.setdefault(fingerprint(announced), announced)
-    _walk(digests, keys, trusted, report)
+    _walk(digests, keys, trusted, report, malformed)
 
     head = digests[-1]
     interval = int(head.data.get("interval_seconds") or DEFAULT_INTERVAL)

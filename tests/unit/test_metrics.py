@@ -16,14 +16,20 @@ LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 
 
 def test_names_labels_and_types_are_valid_and_unique() -> None:
-    every = [*metrics.SUITE.values(), *metrics.OBSERVATIONS.values()]
+    every = [
+        *metrics.SUITE.values(),
+        *metrics.OBSERVATIONS.values(),
+        *metrics.EVIDENCE_VERIFY.values(),
+    ]
     assert len({m.name for m in every}) == len(every)
     for metric in every:
         assert NAME.match(metric.name), metric.name
         assert metric.type == "gauge", metric.name  # the textfile collector's 0.0.4 format
         assert metric.help and "\n" not in metric.help, metric.name
         assert all(LABEL.match(label) and not label.startswith("__") for label in metric.labels)
-    assert metrics.all_metrics().keys() == {m.name for m in every}
+    assert metrics.all_metrics().keys() | metrics.EVIDENCE_VERIFY.keys() == {
+        m.name for m in every
+    }
 
 
 def observation_keys(path: Path) -> set[str]:
@@ -62,3 +68,9 @@ def test_docs_list_every_observation_metric() -> None:
     drift = (REPO / "docs" / "drift.md").read_text(encoding="utf-8")
     for metric in metrics.all_metrics().values():
         assert f"`{metric.name}`" in drift, metric.name
+
+
+def test_docs_list_every_evidence_verify_metric() -> None:
+    evidence = (REPO / "docs" / "evidence.md").read_text(encoding="utf-8")
+    for name in metrics.EVIDENCE_VERIFY:
+        assert f"`{name}`" in evidence, name
