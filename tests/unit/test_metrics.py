@@ -27,9 +27,7 @@ def test_names_labels_and_types_are_valid_and_unique() -> None:
         assert metric.type == "gauge", metric.name  # the textfile collector's 0.0.4 format
         assert metric.help and "\n" not in metric.help, metric.name
         assert all(LABEL.match(label) and not label.startswith("__") for label in metric.labels)
-    assert metrics.all_metrics().keys() | metrics.EVIDENCE_VERIFY.keys() == {
-        m.name for m in every
-    }
+    assert metrics.all_metrics().keys() | metrics.EVIDENCE_VERIFY.keys() == {m.name for m in every}
 
 
 def observation_keys(path: Path) -> set[str]:
