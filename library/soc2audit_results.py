@@ -65,6 +65,17 @@ options:
   testinfra_error:
     description: Why the testinfra run failed, when it did (its checks become V(error)).
     type: str
+  evidence_key:
+    description:
+      - The evidence signing key (Ed25519 PEM, C(soc2audit evidence keygen)). When the file
+        exists, the digests of every interval that has ended are written after the evidence
+        (docs/evidence.md); a digest that cannot be written is a warning. Absent or missing
+        file, no digests.
+    type: path
+  digest_interval:
+    description: Digest interval in seconds (aligned to the Unix epoch).
+    type: int
+    default: 3600
 """
 
 EXAMPLES = r"""
@@ -108,7 +119,13 @@ policy_sha256:
   type: str
   returned: success
 warnings:
-  description: Observations that were skipped (bad metric name or value), with why.
+  description: Observations that were skipped (bad metric name or value), with why; a digest
+    that could not be written.
+  type: list
+  elements: str
+  returned: success
+digests:
+  description: Digests written at the end of the run (relative to O(evidence_dir)).
   type: list
   elements: str
   returned: success

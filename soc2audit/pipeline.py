@@ -8,7 +8,11 @@ reported, renders each reporting host's textfile, and writes the run's outputs:
 * the evidence trail: ``<evidence_dir>/results-YYYY-MM-DD.jsonl`` (appended);
 * ``<out_dir>/last_run.jsonl`` (the full result set, replaced atomically);
 * ``<out_dir>/junit.xml`` and ``<out_dir>/summary.txt``;
-* the drift state file (last, so a run that failed half-way is judged again from the old state).
+* the drift state file (last, so a run that failed half-way is judged again from the old state);
+* when ``evidence_key`` names an existing signing key: the digests of every interval that has
+  ended (``soc2audit.chain.write_due_digests``, docs/evidence.md). A digest that cannot be
+  written is a warning, never a lost run: the chain shows the gap and ``evidence verify``
+  names the cause.
 
 Everything that can reject the run (an invalid catalog or waivers file: CatalogError /
 PolicyError; a corrupt state file: StateError; a check the catalog lacks: ValueError) is raised
@@ -27,6 +31,7 @@ from typing import Any
 
 import soc2audit
 from soc2audit.catalog import load_catalog
+from soc2audit.chain import DEFAULT_INTERVAL, ChainError, Settings, write_due_digests
 from soc2audit.evidence import append_evidence, jsonl
 from soc2audit.fsutil import atomic_write
 from soc2audit.openmetrics import RunInfo, render_host
@@ -60,6 +65,8 @@ class RunOutcome:
     paths: dict[str, Path]
     policy_sha256: str = ""
     warnings: list[str] = field(default_factory=list)
+    #: Digests written at the end of the run (paths relative to the evidence directory).
+    digests: list[str] = field(default_factory=list)
 
 
 def process_run(
@@ -81,6 +88,8 @@ def process_run(
     suite_version: str = soc2audit.__version__,
     run_id: str | None = None,
     now: dt.datetime | None = None,
+    evidence_key: Path | str | None = None,
+    digest_interval: int = DEFAULT_INTERVAL,
 ) -> RunOutcome:
     """Merge, render and record one drift run (see the module docstring for what is written).
 
@@ -148,6 +157,18 @@ def process_run(
         "summary": atomic_write(out / SUMMARY, summary),
         "state": save_state(state_path, new_state),
     }
+    digests: list[str] = []
+    if evidence_key is not None and Path(evidence_key).is_file():
+        try:
+            written = write_due_digests(
+                evidence_dir,
+                evidence_key,
+                Settings(policy_sha256=sha, interval=digest_interval, suite_version=suite_version),
+                now,
+            )
+            digests = [digest.rel for digest in written]
+        except (ChainError, OSError, ValueError) as exc:
+            warnings.append(f"evidence digest not written: {exc}")
     return RunOutcome(
         run_id=the_run_id,
         rows=rows,
@@ -158,4 +179,5 @@ def process_run(
         paths=paths,
         policy_sha256=sha,
         warnings=warnings,
+        digests=digests,
     )

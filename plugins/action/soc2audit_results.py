@@ -31,6 +31,8 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "hosts": {"type": "list", "elements": "str", "required": True},
     "testinfra_results": {"type": "path"},
     "testinfra_error": {"type": "str"},
+    "evidence_key": {"type": "path"},
+    "digest_interval": {"type": "int", "default": 3600},
 }
 
 
@@ -181,6 +183,8 @@ class ActionModule(ActionBase):
                 started=str(args["started"]),
                 finished=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 grace_seconds=grace,
+                evidence_key=Path(args["evidence_key"]) if args["evidence_key"] else None,
+                digest_interval=int(args["digest_interval"]),
             )
         except PolicyError as exc:
             raise AnsibleActionFail(f"policy error, nothing was written: {exc}") from exc
@@ -196,6 +200,7 @@ class ActionModule(ActionBase):
             paths={k: str(v) for k, v in outcome.paths.items()},
             policy_sha256=outcome.policy_sha256,
             warnings=list(outcome.warnings),
+            digests=list(outcome.digests),
         )
         for warning in outcome.warnings:
             _DISPLAY.warning(f"soc2audit_results: {warning}")

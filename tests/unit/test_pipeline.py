@@ -171,3 +171,35 @@ def test_all_pass_exit_zero(policy: Path) -> None:
     outcome = call(policy, host_checks={h: all_pass(h) for h in HOSTS}, host_errors={})
     assert outcome.exit_code == 0
     assert set(outcome.textfiles) == set(HOSTS)
+
+
+def test_the_run_ends_with_the_due_digests_when_a_key_exists(policy: Path) -> None:
+    from soc2audit.chain import keygen
+    from soc2audit.chain_verify import verify
+
+    key = policy / "secret" / "evidence.pem"
+    assert call(policy, evidence_key=key).digests == []  # no key yet: no digest, no warning
+    keygen(key, policy / "evidence")
+    first = call(policy, evidence_key=key)
+    assert len(first.digests) == 1 and first.warnings == []
+    later = NOW + dt.timedelta(hours=3)
+    second = call(policy, evidence_key=key, now=later)
+    assert len(second.digests) == 3  # the three hours since, the first two empty
+    digest = json.loads((policy / "evidence" / second.digests[-1]).read_bytes())
+    assert digest["policy_sha256"] == second.policy_sha256
+    assert [f["path"] for f in digest["files"]] == [second.paths["evidence"].name]
+    assert verify(policy / "evidence", now=later).findings == []
+
+
+def test_a_digest_that_cannot_be_written_is_a_warning_not_a_lost_run(policy: Path) -> None:
+    from soc2audit.chain import keygen
+
+    key = policy / "secret" / "evidence.pem"
+    keygen(key, policy / "evidence")
+    first = call(policy, evidence_key=key)
+    evidence = first.paths["evidence"]
+    evidence.write_bytes(b"x" + evidence.read_bytes()[1:])
+    later = call(policy, evidence_key=key, now=NOW + dt.timedelta(hours=2))
+    assert later.digests == []
+    assert any("evidence digest not written" in w for w in later.warnings)
+    assert len(evidence.read_bytes().splitlines()) == 2 * len(first.rows)
