@@ -30,7 +30,6 @@ The verifier is in ``soc2audit.chain_verify``.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import datetime as dt
 import fcntl
@@ -551,7 +550,3 @@ def verify_signature(public: Ed25519PublicKey, signature: bytes, data: bytes) ->
     except InvalidSignature:
         return False
     return True
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")

@@ -436,9 +436,12 @@ def _walk(
                 "signed by it announced a new key",
                 digest=digest.rel,
             )
-        active = fp
+        if active is None or (public is not None and (fp == active or after_gap)):
+            # The first key, or the key in force (again). An unknown or unannounced key does
+            # not take over: every digest it signs is reported.
+            active = fp if public is not None else active
         nxt = data.get("next_key")
-        if nxt is not None and signed:
+        if nxt is not None and signed and fp == active:
             active = str(nxt["fingerprint"])
         previous, previous_signed = digest, signed
 

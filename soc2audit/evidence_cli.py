@@ -26,6 +26,7 @@ from soc2audit.chain import (
     NoKeyError,
     Settings,
     keygen,
+    load_public_pem,
     rotate_key,
     write_anchor,
     write_due_digests,
@@ -291,6 +292,12 @@ def _verify(args: argparse.Namespace, evidence: Path) -> int:
     if args.since and args.until and args.since >= args.until:
         print("soc2audit: --from must be before --to", file=sys.stderr)
         return EXIT_USAGE
+    for pem in args.trusted_key:
+        try:
+            load_public_pem(pem.read_bytes())
+        except (OSError, ValueError) as exc:
+            print(f"soc2audit: --trusted-key {pem}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     report = verify(
         evidence,
         since=args.since,

@@ -296,6 +296,42 @@ def test_a_digest_signed_by_an_unknown_key(trail: Trail) -> None:
     assert report.exit_code == EXIT_EVIDENCE_SIGNATURE
 
 
+def test_a_middle_digest_forged_with_another_key_does_not_hand_it_the_chain(
+    trail: Trail,
+) -> None:
+    rogue = Ed25519PrivateKey.generate()
+    resign(trail.digests()[2], rogue)
+    report = trail.verify()
+    # The forged digest's key is unknown; its successor no longer links to it; the successor,
+    # signed by the key in force, is not an unannounced key change.
+    assert report.kinds() == {"unknown_key", "broken_link"}
+    chain.export_public(trail.evidence, rogue.public_key())
+    assert trail.verify().kinds() == {"unannounced_key", "broken_link"}
+
+
+def test_trusted_keys_pin_the_first_key(trail: Trail, tmp_path: Path) -> None:
+    (own,) = (trail.evidence / "keys").glob("*.pem")
+    assert trail.verify(trusted_keys=[own]).findings == []
+    other = tmp_path / "other.pem"
+    other.write_bytes(chain.public_pem(Ed25519PrivateKey.generate().public_key()))
+    assert trail.verify(trusted_keys=[other]).kinds() == {"unknown_key"}
+
+
+def test_a_rotation_announced_by_a_key_not_in_force_is_not_accepted(tmp_path: Path) -> None:
+    trail = build(tmp_path, rotate_at=2)
+    digests = trail.digests()
+    rotation = next(p for p in digests if load(p)["reason"] == "rotation")
+    rogue = Ed25519PrivateKey.generate()
+    chain.export_public(trail.evidence, rogue.public_key())
+    # The rogue key re-signs the announcement (so it also breaks the next link).
+    resign(rotation, rogue)
+    kinds = trail.verify().kinds()
+    assert kinds == {"unannounced_key", "broken_link"}
+    unannounced = [f for f in trail.verify().errors if f.kind == "unannounced_key"]
+    # The rotation digest itself and every later one (signed by the never-accepted new key).
+    assert len(unannounced) == len(digests) - digests.index(rotation)
+
+
 @pytest.mark.parametrize("index", [2, -1])
 def test_a_bad_signature(trail: Trail, index: int) -> None:
     sig = trail.digests()[index].with_name(trail.digests()[index].name + ".sig")
