@@ -174,6 +174,34 @@ def test_a_clean_chain_across_a_key_rotation_verifies(tmp_path: Path) -> None:
     assert report.findings == [], [f.text() for f in report.findings]
 
 
+def test_a_rotation_interrupted_after_its_announcement_is_completed(trail: Trail) -> None:
+    state = chain.load_state(trail.evidence)
+    assert state.head is not None
+    old = chain.load_private_key(trail.key)
+    new = Ed25519PrivateKey.generate()
+    chain._write_private(chain.next_key_path(trail.key), new)
+    chain.export_public(trail.evidence, new.public_key())
+    chain._write_one(
+        trail.evidence,
+        state,
+        old,
+        SETTINGS,
+        state.head.end,
+        NOW,
+        NOW,
+        {},
+        reason="rotation",
+        next_key=new.public_key(),
+    )
+    # The process died here, before the new key replaced the old one.
+    written = write_due_digests(trail.evidence, trail.key, SETTINGS, NOW + HOUR)
+    new_fp = chain.fingerprint(new.public_key())
+    assert [d.data["key_fingerprint"] for d in written] == [new_fp]
+    assert chain.fingerprint(chain.load_private_key(trail.key).public_key()) == new_fp
+    assert not chain.next_key_path(trail.key).exists()
+    assert trail.verify(now=NOW + HOUR).findings == []
+
+
 def test_a_new_key_that_was_not_announced_is_rejected(trail: Trail) -> None:
     head = trail.digests()[-1]
     rogue = Ed25519PrivateKey.generate()
