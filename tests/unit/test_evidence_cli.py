@@ -21,6 +21,7 @@ from soc2audit.exitcodes import (
     EXIT_EVIDENCE_ANCHOR,
     EXIT_EVIDENCE_NO_CHAIN,
     EXIT_OK,
+    EXIT_RUN_FAILED,
     EXIT_USAGE,
 )
 
@@ -90,6 +91,21 @@ def test_the_lowest_status_wins_and_anchor_has_its_own(
         run(dirs, "verify", "--now", "2026-11-02T03:10:00Z", "--anchor", str(anchor))
         == EXIT_EVIDENCE_ANCHOR
     )
+
+
+def test_digest_refuses_to_sign_over_changed_evidence(
+    dirs: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(dirs, "keygen") == EXIT_OK
+    append_evidence(dirs["evidence"], [{"check_id": "PKI-01", "result": "pass"}], "2026-11-02")
+    assert run(dirs, "digest", "--now", "2026-11-02T01:05:00Z") == EXIT_OK
+    day = dirs["evidence"] / "results-2026-11-02.jsonl"
+    day.write_bytes(day.read_bytes().replace(b"pass", b"fail"))
+    append_evidence(dirs["evidence"], [{"check_id": "PKI-02", "result": "pass"}], "2026-11-02")
+    capsys.readouterr()
+    assert run(dirs, "digest", "--now", "2026-11-02T02:05:00Z") == EXIT_RUN_FAILED
+    assert "no longer match the chain" in capsys.readouterr().err
+    assert len(list((dirs["evidence"] / "digests").rglob("*.json"))) == 1
 
 
 @pytest.mark.parametrize(
