@@ -314,8 +314,9 @@ def _walk(
     keys: dict[str, Ed25519PublicKey],
     trusted: set[str] | None,
     report: Report,
-    malformed: set[int] = frozenset(),  # type: ignore[assignment]
+    malformed: set[int] | None = None,
 ) -> None:
+    malformed = malformed or set()
     previous: Digest | None = None
     previous_signed = False
     active: str | None = None
@@ -336,14 +337,14 @@ def _walk(
         if previous is None:
             if digest.sequence != 0:
                 after_gap = True
-            if digest.sequence != 0 and not set(range(digest.sequence)) <= malformed:
-                report.add(
-                    "missing_digest",
-                    digest.rel,
-                    f"the chain starts at digest #{digest.sequence}; "
-                    f"#{0}-#{digest.sequence - 1} are missing",
-                    digest=digest.rel,
-                )
+                if not set(range(digest.sequence)) <= malformed:
+                    report.add(
+                        "missing_digest",
+                        digest.rel,
+                        f"the chain starts at digest #{digest.sequence}; "
+                        f"#0-#{digest.sequence - 1} are missing",
+                        digest=digest.rel,
+                    )
             elif link is not None:
                 report.add(
                     "broken_link",

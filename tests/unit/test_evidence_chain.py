@@ -402,6 +402,12 @@ def test_a_digest_not_in_canonical_form_is_malformed(trail: Trail) -> None:
     path.write_text(json.dumps(load(path), indent=1))
     assert trail.verify().kinds() == {"malformed_digest"}
     path.write_bytes(original)
+    # A malformed first digest is not also a chain that starts late or links wrongly.
+    first = trail.digests()[0]
+    original_first = first.read_bytes()
+    first.write_bytes(b"[]")
+    assert trail.verify().kinds() == {"malformed_digest"}
+    first.write_bytes(original_first)
     # A malformed head: the bytes only it listed are no longer covered by any digest.
     head = trail.digests()[-1]
     head.write_bytes(b"{not json")
