@@ -96,7 +96,7 @@ BUILTINS = {
 # Standard Debian base-system tools (essential packages), present on every Debian machine.
 ESSENTIAL = {
     "dirname", "date", "sort", "head", "tail", "cat", "grep", "sed", "awk", "mktemp", "mkdir",
-    "rm", "install", "id",
+    "rm", "install", "id", "sha256sum",
 }  # fmt: skip
 
 
