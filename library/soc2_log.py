@@ -35,8 +35,8 @@ description:
     V(not_applicable) when O(shipper.enabled) is V(false).
   - Aggregator, without running commands, rsyslogd's listening sockets, the rendered
     configuration, the store's day files with their inode flags (C(FS_IOC_GETFLAGS)), their
-    C(.sha256) files and the store writer's C(stats.json).
-  - Returns one result per check id, always all ten (C(LOG-01) .. C(LOG-09), C(LOG-11)), plus
+    C(.sha256) files, the store writer's C(stats.json) and the S3 uploader's state file.
+  - Returns one result per check id, always all eleven (C(LOG-01) .. C(LOG-11)), plus
     the facts it read. The aggregator's are V(not_applicable) when O(aggregator.enabled) is
     V(false).
   - "C(LOG-06): rsyslogd listens on every peer's port (on O(aggregator.listen_address)), the
@@ -50,6 +50,12 @@ description:
   - "C(LOG-09): every file sealed within O(aggregator.verify_hash_days) matches its
     C(.sha256); no C(.sha256) without its file; no past day's file left unsealed longer than
     O(aggregator.max_seal_delay_seconds) after its UTC day ended."
+  - "C(LOG-10): from the uploader's state file (O(aggregator.upload_state_path), no network
+    call), every file sealed more than O(aggregator.upload_max_delay_seconds) ago has an upload
+    record, and every record of a sealed file carries the seal's SHA-256, COMPLIANCE mode, a
+    version id and a retain-until of at least the sealing time plus
+    O(aggregator.review_period_days). V(not_applicable) when O(aggregator.upload_enabled) is
+    V(false)."
   - "C(LOG-11): the writer counted no record whose claimed host differs from its certificate
     identity and no quarantined message, today or yesterday (UTC)."
 version_added: "0.1.0"
@@ -240,14 +246,34 @@ options:
           - Longest time after its UTC day ended that a day file may stay unsealed (C(LOG-09)).
         type: int
         default: 7200
+      upload_enabled:
+        description:
+          - Whether the S3 Object Lock upload is on; V(false) makes C(LOG-10) V(not_applicable).
+        type: bool
+        default: false
+      upload_state_path:
+        description:
+          - The uploader's (C(log-upload)) state file, read for C(LOG-10).
+        type: path
+        default: /var/lib/soc2audit/log-store/upload-state.json
+      upload_max_delay_seconds:
+        description:
+          - Longest time after sealing that a sealed file may lack an upload record (C(LOG-10)).
+        type: int
+        default: 7200
+      review_period_days:
+        description:
+          - The review period; each upload record's retain-until must be at least the file's
+            sealing time plus this many days (C(LOG-10)).
+        type: int
+        default: 365
       proc_root:
         description:
           - Where procfs is mounted (tests point it elsewhere).
         type: path
         default: /proc
 notes:
-  - The S3 upload (C(LOG-10)) and the fluent_bit engine's shipper checks are not part of this
-    module yet.
+  - The fluent_bit engine's shipper checks are not part of this module yet.
 """
 
 EXAMPLES = r"""
@@ -283,7 +309,7 @@ changed:
   sample: false
 checks:
   description:
-    - One result per check id, always C(LOG-01) .. C(LOG-09), C(LOG-11) in that order.
+    - One result per check id, always C(LOG-01) .. C(LOG-11) in that order.
   returned: always
   type: list
   elements: dict

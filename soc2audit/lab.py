@@ -365,6 +365,7 @@ WARM_PACKAGES = (
     "linuxptp",
     "nftables",
     "openssl",
+    "python3-boto3",
     "python3-cryptography",
     "rsyslog",
     "rsyslog-gnutls",

@@ -157,6 +157,14 @@ OBSERVATIONS: dict[str, Metric] = {
         "soc2audit_log_store_tampered_files",
         "Sealed log files that no longer match their .sha256, or .sha256 files without a file",
     ),
+    "log_upload_overdue_files": Metric(
+        "soc2audit_log_upload_overdue_files",
+        "Sealed log files without an S3 upload record past the allowed delay (LOG-10)",
+    ),
+    "log_upload_last_success": Metric(
+        "soc2audit_log_upload_last_success_timestamp_seconds",
+        "Last run of the S3 uploader that uploaded everything sealed (Unix time)",
+    ),
 }
 
 

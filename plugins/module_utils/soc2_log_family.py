@@ -10,7 +10,8 @@ rsyslog.conf, imfile's state file for the audit log's current inode (`imfile-sta
 8.2302 `imfile-state:<inode>:<file id>`) in rsyslog's workDirectory, the disk queue's `.qi`
 file and the tail of the impstats JSON file. Aggregator: /proc/net/* and rsyslogd's sockets, the
 rendered rsyslog.conf, the store's day files and their inode flags (FS_IOC_GETFLAGS, no lsattr
-per file), the .sha256 files and the writer's stats.json. The S3 upload (LOG-10) is not here yet.
+per file), the .sha256 files and the writer's stats.json, and for the S3 upload (LOG-10) the
+uploader's state file (log-upload's record of every locked version: no network call here).
 """
 
 from __future__ import annotations
@@ -35,7 +36,14 @@ __all__ = ["ARGUMENT_SPEC", "CHECK_IDS", "FAMILY", "validate", "verify"]
 
 FAMILY = "LOG"
 SHIPPER_CHECK_IDS: tuple[str, ...] = ("LOG-01", "LOG-02", "LOG-03", "LOG-04", "LOG-05")
-AGGREGATOR_CHECK_IDS: tuple[str, ...] = ("LOG-06", "LOG-07", "LOG-08", "LOG-09", "LOG-11")
+AGGREGATOR_CHECK_IDS: tuple[str, ...] = (
+    "LOG-06",
+    "LOG-07",
+    "LOG-08",
+    "LOG-09",
+    "LOG-10",
+    "LOG-11",
+)
 CHECK_IDS: tuple[str, ...] = (
     "LOG-01",
     "LOG-02",
@@ -46,6 +54,7 @@ CHECK_IDS: tuple[str, ...] = (
     "LOG-07",
     "LOG-08",
     "LOG-09",
+    "LOG-10",
     "LOG-11",
 )
 
@@ -80,6 +89,13 @@ AGGREGATOR_SPEC: dict[str, dict[str, Any]] = {
     "max_silence_seconds": {"type": "int", "default": 900},
     "verify_hash_days": {"type": "int", "default": 2},
     "max_seal_delay_seconds": {"type": "int", "default": 7200},
+    "upload_enabled": {"type": "bool", "default": False},
+    "upload_state_path": {
+        "type": "path",
+        "default": "/var/lib/soc2audit/log-store/upload-state.json",
+    },
+    "upload_max_delay_seconds": {"type": "int", "default": 7200},
+    "review_period_days": {"type": "int", "default": 365},
     "proc_root": {"type": "path", "default": "/proc"},
 }
 SHIPPER_SPEC: dict[str, dict[str, Any]] = {
@@ -113,13 +129,19 @@ def validate(params: dict[str, Any]) -> list[str]:
     agg = params["aggregator"]
     if not agg["enabled"]:
         return problems
-    for name in ("config_path", "storage_root", "state_dir", "proc_root"):
+    for name in ("config_path", "storage_root", "state_dir", "upload_state_path", "proc_root"):
         if not str(agg[name]).startswith("/"):
             problems.append(f"aggregator.{name} must be absolute")
     ports = [p["port"] for p in agg["peers"]]
     if len(set(ports)) != len(ports):
         problems.append("aggregator.peers: every peer needs a port of its own")
-    for number in ("max_silence_seconds", "verify_hash_days", "max_seal_delay_seconds"):
+    for number in (
+        "max_silence_seconds",
+        "verify_hash_days",
+        "max_seal_delay_seconds",
+        "upload_max_delay_seconds",
+        "review_period_days",
+    ):
         if agg[number] < 0:
             problems.append(f"aggregator.{number} must not be negative")
     return problems
@@ -499,6 +521,105 @@ def assess_attribution(stats: dict[str, Any] | None, now: float) -> dict[str, An
     if counters["quarantined"]:
         problems.append(f"{counters['quarantined']} messages quarantined as unreadable")
     return {"problems": problems, "observed": counters}
+
+
+UPLOAD_STATE_SCHEMA = "soc2audit.log-upload/1"
+
+
+def _parse_utc(text: Any) -> float | None:
+    """Unix time of log-upload's ``YYYY-MM-DDTHH:MM:SSZ`` (or any ISO 8601 with a zone)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        return None
+    return when.timestamp()
+
+
+def assess_upload(
+    files: list[dict[str, Any]],
+    root: str,
+    state: dict[str, Any] | None,
+    now: float,
+    max_delay: int,
+    review_period_days: int,
+    read_text: Any = None,
+) -> dict[str, Any]:
+    """LOG-10 from log-upload's state file: every sealed file (sealing time = its .sha256's
+    mtime) older than max_delay has an upload record; every record of a sealed file carries the
+    seal's SHA-256, COMPLIANCE mode, a version id, and a retain-until of at least sealing time
+    plus the review period. A wrong or short record fails whatever its age."""
+    read_text = read_text or _read_ascii
+    problems: list[str] = []
+    objects: dict[str, Any] = {}
+    if state is not None:
+        if state.get("schema") != UPLOAD_STATE_SCHEMA or not isinstance(state.get("objects"), dict):
+            return {
+                "problems": [f"the upload state is not a {UPLOAD_STATE_SCHEMA} file"],
+                "overdue": [],
+                "bad": [],
+                "uploaded": 0,
+                "pending": 0,
+            }
+        objects = state["objects"]
+    sides = {e["path"]: e for e in files if e["kind"] == "sha256"}
+    overdue: list[str] = []
+    bad: list[str] = []
+    uploaded = pending = 0
+    period = review_period_days * 86400
+    for entry in files:
+        if entry["kind"] != "data" or not entry["sealed"] or entry["host"] in SPECIAL_DIRS:
+            continue
+        side = sides.get(f"{entry['path']}.sha256")
+        if side is None:
+            continue
+        rel = os.path.relpath(entry["path"], root)
+        sealed_at = int(side["mtime"])
+        record = objects.get(rel)
+        if not isinstance(record, dict):
+            if now - sealed_at > max_delay:
+                overdue.append(rel)
+                problems.append(
+                    f"{rel}: sealed {int(now - sealed_at)} s ago and no upload record "
+                    f"(allowed {max_delay} s)"
+                )
+            else:
+                pending += 1
+            continue
+        why = []
+        parsed = parse_sha256_file(read_text(side["path"]))
+        if parsed is None:
+            why.append("its .sha256 is unreadable")
+        elif record.get("sha256") != parsed[0]:
+            why.append(f"recorded SHA-256 {str(record.get('sha256'))[:12]}... is not the seal's")
+        if record.get("mode") != "COMPLIANCE":
+            why.append(f"mode {record.get('mode')!r}, not COMPLIANCE")
+        if not record.get("version_id") or not record.get("key"):
+            why.append("no object key or version id recorded")
+        until = _parse_utc(record.get("retain_until"))
+        if until is None:
+            why.append("no retain-until date recorded")
+        elif until < sealed_at + period:
+            short = (sealed_at + period - until) / 86400
+            why.append(
+                f"retained until {record.get('retain_until')}, {short:.1f} days short of "
+                f"sealing time + the {review_period_days}-day review period"
+            )
+        if why:
+            bad.append(rel)
+            problems.append(f"{rel}: " + "; ".join(why))
+        else:
+            uploaded += 1
+    return {
+        "problems": problems,
+        "overdue": overdue,
+        "bad": bad,
+        "uploaded": uploaded,
+        "pending": pending,
+    }
 
 
 # ---------------------------------------------------------------- the shipper (rsyslog engine)
@@ -1125,6 +1246,66 @@ def _read_proc_net(proc_root: str) -> list[dict[str, Any]]:
     return out
 
 
+def check_upload(
+    agg: dict[str, Any], files: list[dict[str, Any]], now: float, observations: list[Any]
+) -> dict[str, Any]:
+    """LOG-10: not_applicable when the upload is off; else assess_upload on the state file."""
+    if not agg["upload_enabled"]:
+        return make_check(
+            "LOG-10",
+            "not_applicable",
+            None,
+            None,
+            "the S3 Object Lock upload is off on this aggregator (log_aggregator_upload_enabled)",
+        )
+    path = agg["upload_state_path"]
+    try:
+        with open(path, encoding="utf-8") as fh:
+            state: dict[str, Any] | None = json.load(fh)
+    except FileNotFoundError:
+        state = None
+    except (OSError, ValueError) as exc:
+        return make_check("LOG-10", "error", None, None, f"cannot read {path}: {exc}")
+    if state is not None and not isinstance(state, dict):
+        state = {}
+    result = assess_upload(
+        files,
+        agg["storage_root"],
+        state,
+        now,
+        agg["upload_max_delay_seconds"],
+        agg["review_period_days"],
+    )
+    observations.append(
+        {"key": "log_upload_overdue_files", "labels": {}, "value": len(result["overdue"])}
+    )
+    last = _parse_utc((state or {}).get("last_success"))
+    if last is not None:
+        observations.append({"key": "log_upload_last_success", "labels": {}, "value": last})
+    observed = {
+        "uploaded": result["uploaded"],
+        "pending": result["pending"],
+        "overdue": result["overdue"],
+        "bad_records": result["bad"],
+        "last_success": (state or {}).get("last_success"),
+        "state_file": path if state is not None else None,
+    }
+    expected = {
+        "max_delay_seconds": agg["upload_max_delay_seconds"],
+        "retain_until_at_least": f"sealing time + {agg['review_period_days']} days",
+        "mode": "COMPLIANCE",
+    }
+    return _check(
+        "LOG-10",
+        result["problems"],
+        observed,
+        expected,
+        f"{result['uploaded']} sealed file(s) uploaded under COMPLIANCE with the seal's SHA-256 "
+        f"and retention past the review period; {result['pending']} within "
+        f"{agg['upload_max_delay_seconds']} s of sealing",
+    )
+
+
 def verify_aggregator(agg: dict[str, Any], now: float | None = None) -> dict[str, Any]:
     now = time.time() if now is None else now
     peers = sorted(agg["peers"], key=lambda p: p["name"])
@@ -1171,6 +1352,11 @@ def verify_aggregator(agg: dict[str, Any], now: float | None = None) -> dict[str
         checks += [
             make_check(cid, "error", None, None, why) for cid in ("LOG-07", "LOG-08", "LOG-09")
         ]
+        checks.append(
+            check_upload(agg, [], now, observations)
+            if not agg["upload_enabled"]
+            else make_check("LOG-10", "error", None, None, why)
+        )
         files = None
     if files is not None:
         silence = assess_silence(files, peers, now, agg["max_silence_seconds"])
@@ -1218,6 +1404,7 @@ def verify_aggregator(agg: dict[str, Any], now: float | None = None) -> dict[str
         observations.append(
             {"key": "log_store_tampered_files", "labels": {}, "value": len(seals["tampered"])}
         )
+        checks.append(check_upload(agg, files, now, observations))
 
     try:
         with open(os.path.join(agg["state_dir"], "stats.json"), encoding="utf-8") as fh:

@@ -397,6 +397,7 @@ def test_module_run(
         "LOG-07": "pass",
         "LOG-08": "pass",
         "LOG-09": "pass",
+        "LOG-10": "not_applicable",
         "LOG-11": "pass",
     }
     assert "tcp 127.0.0.1:26515" in result["checks"][5]["message"]
