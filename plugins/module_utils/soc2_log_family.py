@@ -174,24 +174,39 @@ def socket_inodes(fd_links: Iterable[str]) -> set[int]:
     return out
 
 
+def _socket_links(proc_root: str, pid: str) -> list[str]:
+    return [os.readlink(f"{proc_root}/{pid}/fd/{fd}") for fd in os.listdir(f"{proc_root}/{pid}/fd")]
+
+
 def _rsyslogd_sockets(proc_root: str) -> tuple[list[int], set[int]]:
+    """rsyslogd's pids and the socket inodes of rsyslogd and of its direct children (omprog
+    programs: the shipper's relp-forward holds the session to the aggregator)."""
     pids: list[int] = []
     inodes: set[int] = set()
+    parents: dict[str, str] = {}
     for entry in os.listdir(proc_root):
         if not entry.isdigit():
             continue
         try:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                # pid (comm) state ppid ...: comm may hold spaces and parentheses.
+                with open(f"{proc_root}/{entry}/stat", encoding="utf-8") as fh:
+                    stat = fh.read()
+                parents[entry] = stat[stat.rindex(")") + 2 :].split()[1]
             with open(f"{proc_root}/{entry}/comm", encoding="utf-8") as fh:
                 if fh.read().strip() != "rsyslogd":
                     continue
-            links = [
-                os.readlink(f"{proc_root}/{entry}/fd/{fd}")
-                for fd in os.listdir(f"{proc_root}/{entry}/fd")
-            ]
+            links = _socket_links(proc_root, entry)
         except OSError:
             continue
         pids.append(int(entry))
         inodes |= socket_inodes(links)
+    for entry, ppid in parents.items():
+        if ppid.isdigit() and int(ppid) in pids:
+            try:
+                inodes |= socket_inodes(_socket_links(proc_root, entry))
+            except OSError:
+                continue
     return pids, inodes
 
 
@@ -612,10 +627,10 @@ def parse_rsyslog_config(text: str) -> list[dict[str, Any]]:
 def forward_contract(blocks: list[dict[str, Any]], ship: dict[str, Any]) -> dict[str, Any]:
     """LOG-02's configuration half: the action named ship['action_name'] forwards to the
     aggregator over mutual TLS with the aggregator's name as the one permitted peer, from a Disk
-    queue that retries forever. Transport relp: omrelp with tls on and authMode name; tcp:
-    omfwd, driver mode 1, x509/name, octet-counted."""
+    queue that retries forever. Transport relp: omprog running relp-forward (the acknowledged
+    RELP client) with confirmMessages on; tcp: omfwd, driver mode 1, x509/name, octet-counted."""
     relp = ship.get("transport", "relp") == "relp"
-    module = "omrelp" if relp else "omfwd"
+    module = "omprog" if relp else "omfwd"
     glob_params: dict[str, Any] = {}
     for block in blocks:
         if block["kind"] == "global":
@@ -649,17 +664,20 @@ def forward_contract(blocks: list[dict[str, Any]], ship: dict[str, Any]) -> dict
     }
     problems = []
     if relp:
-        peers = action.get("tls.permittedpeer", [])
+        argv = action.get("binary", "").split()
+        opts = dict(zip(argv[1::2], argv[2::2], strict=False)) if argv else {}
         observed = {
             **common,
-            "tls": action.get("tls", "off"),
-            "auth_mode": action.get("tls.authmode", ""),
-            "permitted_peers": ",".join([peers] if isinstance(peers, str) else peers),
+            "program": os.path.basename(argv[0]) if argv else "",
+            "target": opts.get("--host", ""),
+            "port": opts.get("--port", ""),
+            "permitted_peers": opts.get("--name", ""),
+            "confirm_messages": action.get("confirmmessages", "off"),
         }
-        want.update(tls="on", auth_mode="name")
-        for key in ("tls.cacert", "tls.mycert", "tls.myprivkey"):
-            if not action.get(key):
-                problems.append(f"{key} is not set")
+        want.update(program="relp-forward", confirm_messages="on")
+        for key in ("--ca", "--cert", "--key"):
+            if not opts.get(key):
+                problems.append(f"relp-forward has no {key}")
     else:
         driver = action.get("streamdriver") or glob_params.get("defaultnetstreamdriver", "")
         observed = {
@@ -1010,7 +1028,7 @@ def verify_shipper(module: Any, ship: dict[str, Any], now: float | None = None) 
         "resume_retry_count": "-1",
     }
     if ship["transport"] == "relp":
-        expected_tls.update(tls="on", auth_mode="name")
+        expected_tls.update(program="relp-forward", confirm_messages="on")
     else:
         expected_tls.update(mode="1", auth_mode="x509/name", framing="octet-counted")
     pids, inodes = _rsyslogd_sockets(ship["proc_root"])

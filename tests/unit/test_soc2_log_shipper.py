@@ -108,6 +108,7 @@ def render(**over: Any) -> str:
         "_log_shipper_spool_dir": role_vars["_log_shipper_spool_dir"],
         "_log_shipper_queue_name": role_vars["_log_shipper_queue_name"],
         "_log_shipper_action_name": role_vars["_log_shipper_action_name"],
+        "_log_shipper_relp_forward_bin": role_vars["_log_shipper_relp_forward_bin"],
         "_log_shipper_stats_file": "/var/lib/soc2audit/log-shipper/impstats.json",
         "_log_shipper_gnutls_priority": "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
         "_log_shipper_sd_host": "edge1",
