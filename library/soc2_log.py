@@ -84,6 +84,15 @@ options:
         type: str
         choices: [rsyslog, fluent_bit]
         default: rsyslog
+      transport:
+        description:
+          - How the rsyslog engine forwards, which sets what LOG-02 expects of the action named
+            O(shipper.action_name). V(relp), an C(omprog) action running relp-forward (the
+            acknowledged RELP client) with C(confirmMessages) on; V(tcp), C(omfwd) over TLS with
+            octet-counted framing.
+        type: str
+        choices: [relp, tcp]
+        default: relp
       service:
         description:
           - The shipper's systemd unit (C(.service) is added when no suffix is given).
@@ -203,6 +212,11 @@ options:
               - TCP port of the peer's TLS listener.
             type: int
             required: true
+          relp_port:
+            description:
+              - TCP port of the peer's RELP-over-TLS listener (imrelp), when the aggregator opens
+                one; LOG-06 then expects it too.
+            type: int
       listen_address:
         description:
           - Address the TLS listeners bind to; empty means every address.

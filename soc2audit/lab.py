@@ -369,6 +369,7 @@ WARM_PACKAGES = (
     "python3-cryptography",
     "rsyslog",
     "rsyslog-gnutls",
+    "rsyslog-relp",
 )
 # Runs inside a container of the base image (no systemd). Services stay disabled: the roles
 # enable and start them with their own options (chronyd must never start without -x here).

@@ -4,7 +4,8 @@
 # Append numbered audit-format lines to a file, the way auditd writes them (containers cannot run
 # kernel audit). Each line: type=USER_CMD msg=audit(EPOCH:SERIAL): ... comm="<token>-<seq>".
 # --size pads each line to that many bytes (without the newline). --kill-at N sends SIGKILL to
-# the process in --kill-pidfile after line N (a crash of the shipper mid-stream).
+# the process in --kill-pidfile after line N (a crash of the shipper mid-stream). --rotate-at N
+# rotates the file after line N as auditd does: rename it to <path>.1 and go on in a new file.
 import argparse
 import json
 import os
@@ -20,10 +21,13 @@ p.add_argument("--size", type=int, default=0)
 p.add_argument("--delay", type=float, default=0.0)
 p.add_argument("--kill-at", type=int, default=0)
 p.add_argument("--kill-pid", type=int, default=0)
+p.add_argument("--rotate-at", type=int, default=0)
 a = p.parse_args()
 
 killed = None
-with open(a.path, "a", encoding="utf-8") as f:
+rotated = None
+f = open(a.path, "a", encoding="utf-8")  # noqa: SIM115 - reopened on rotation
+try:
     for i in range(a.count):
         now = time.time()
         line = (
@@ -39,6 +43,23 @@ with open(a.path, "a", encoding="utf-8") as f:
         if a.kill_at and i + 1 == a.kill_at and a.kill_pid:
             os.kill(a.kill_pid, signal.SIGKILL)
             killed = a.kill_pid
+        if a.rotate_at and i + 1 == a.rotate_at:
+            f.close()
+            os.replace(a.path, a.path + ".1")
+            f = open(a.path, "a", encoding="utf-8")  # noqa: SIM115
+            os.chmod(a.path, 0o600)
+            rotated = os.stat(a.path + ".1").st_ino
         if a.delay:
             time.sleep(a.delay)
-print(json.dumps({"written": a.count, "killed": killed, "size": os.path.getsize(a.path)}))
+finally:
+    f.close()
+print(
+    json.dumps(
+        {
+            "written": a.count,
+            "killed": killed,
+            "rotated_inode": rotated,
+            "size": os.path.getsize(a.path),
+        }
+    )
+)

@@ -43,39 +43,56 @@ def peer_names(
     return out
 
 
+def _port(value: Any, what: str) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        message = f"soc2audit_log_peers: {what} {value!r} is not a number"
+        raise AnsibleFilterError(message) from None
+
+
 def log_peers(
     names: list[dict[str, str]],
     explicit_peers: list[dict[str, Any]] | None,
     port_base: Any,
+    relp_port_base: Any = None,
 ) -> list[dict[str, Any]]:
-    """[{name, port}] sorted by name: the explicit peers (a missing port is base + index), or
-    one per distinct certificate name of ``names`` from the port base."""
-    try:
-        base = int(port_base)
-    except (TypeError, ValueError):
-        message = f"soc2audit_log_peers: port base {port_base!r} is not a number"
-        raise AnsibleFilterError(message) from None
+    """[{name, port[, relp_port]}] sorted by name: the explicit peers (a missing port is base +
+    index), or one per distinct certificate name of ``names`` from the port base. With a
+    ``relp_port_base`` (the aggregator's RELP listeners are on) each peer also gets the port of
+    its RELP listener: its own ``relp_port``, else that base + the same index."""
+    base = _port(port_base, "port base")
+    relp_base = None if relp_port_base in (None, "") else _port(relp_port_base, "RELP port base")
     if explicit_peers:
-        peers = sorted(explicit_peers, key=lambda p: str(p["name"]))
-        out = []
-        for i, peer in enumerate(peers):
-            port = peer.get("port")
-            out.append(
-                {
-                    "name": str(peer["name"]),
-                    "port": int(port) if port not in (None, "") else base + i,
-                }
+        peers = [
+            {"name": str(p["name"]), "port": p.get("port"), "relp_port": p.get("relp_port")}
+            for p in sorted(explicit_peers, key=lambda p: str(p["name"]))
+        ]
+    else:
+        distinct = sorted({n["name"] for n in names if n.get("name")})
+        peers = [{"name": name, "port": None, "relp_port": None} for name in distinct]
+    out = []
+    for i, peer in enumerate(peers):
+        entry: dict[str, Any] = {
+            "name": peer["name"],
+            "port": _port(peer["port"], "port") if peer["port"] not in (None, "") else base + i,
+        }
+        if relp_base is not None:
+            given = peer["relp_port"]
+            entry["relp_port"] = (
+                _port(given, "relp_port") if given not in (None, "") else relp_base + i
             )
-        return out
-    distinct = sorted({n["name"] for n in names if n.get("name")})
-    return [{"name": name, "port": base + i} for i, name in enumerate(distinct)]
+        out.append(entry)
+    return out
 
 
-def log_peer_port(peers: list[dict[str, Any]], name: str) -> int | None:
-    """The port of the listener that permits ``name`` (None when it has none)."""
+def log_peer_port(peers: list[dict[str, Any]], name: str, transport: str = "tcp") -> int | None:
+    """The port of the listener that permits ``name`` for ``transport`` (tcp: the imtcp
+    listener; relp: the imrelp one). None when it has none."""
+    key = "relp_port" if transport == "relp" else "port"
     for peer in peers:
-        if peer["name"] == name:
-            return int(peer["port"])
+        if peer["name"] == name and peer.get(key) not in (None, ""):
+            return int(peer[key])
     return None
 
 

@@ -72,6 +72,7 @@ SPECIAL_DIRS = ("_quarantine",)
 PEER_SPEC: dict[str, dict[str, Any]] = {
     "name": {"type": "str", "required": True},
     "port": {"type": "int", "required": True},
+    "relp_port": {"type": "int", "required": False},
 }
 PLAIN_SPEC: dict[str, dict[str, Any]] = {
     "address": {"type": "str", "required": True},
@@ -101,6 +102,7 @@ AGGREGATOR_SPEC: dict[str, dict[str, Any]] = {
 SHIPPER_SPEC: dict[str, dict[str, Any]] = {
     "enabled": {"type": "bool", "default": False},
     "engine": {"type": "str", "choices": ["rsyslog", "fluent_bit"], "default": "rsyslog"},
+    "transport": {"type": "str", "choices": ["relp", "tcp"], "default": "relp"},
     "service": {"type": "str", "default": "rsyslog"},
     "config_path": {"type": "path", "default": "/etc/rsyslog.conf"},
     "work_dir": {"type": "path", "default": "/var/spool/rsyslog"},
@@ -194,24 +196,39 @@ def socket_inodes(fd_links: Iterable[str]) -> set[int]:
     return out
 
 
+def _socket_links(proc_root: str, pid: str) -> list[str]:
+    return [os.readlink(f"{proc_root}/{pid}/fd/{fd}") for fd in os.listdir(f"{proc_root}/{pid}/fd")]
+
+
 def _rsyslogd_sockets(proc_root: str) -> tuple[list[int], set[int]]:
+    """rsyslogd's pids and the socket inodes of rsyslogd and of its direct children (omprog
+    programs: the shipper's relp-forward holds the session to the aggregator)."""
     pids: list[int] = []
     inodes: set[int] = set()
+    parents: dict[str, str] = {}
     for entry in os.listdir(proc_root):
         if not entry.isdigit():
             continue
         try:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                # pid (comm) state ppid ...: comm may hold spaces and parentheses.
+                with open(f"{proc_root}/{entry}/stat", encoding="utf-8") as fh:
+                    stat = fh.read()
+                parents[entry] = stat[stat.rindex(")") + 2 :].split()[1]
             with open(f"{proc_root}/{entry}/comm", encoding="utf-8") as fh:
                 if fh.read().strip() != "rsyslogd":
                     continue
-            links = [
-                os.readlink(f"{proc_root}/{entry}/fd/{fd}")
-                for fd in os.listdir(f"{proc_root}/{entry}/fd")
-            ]
+            links = _socket_links(proc_root, entry)
         except OSError:
             continue
         pids.append(int(entry))
         inodes |= socket_inodes(links)
+    for entry, ppid in parents.items():
+        if ppid.isdigit() and int(ppid) in pids:
+            try:
+                inodes |= socket_inodes(_socket_links(proc_root, entry))
+            except OSError:
+                continue
     return pids, inodes
 
 
@@ -233,7 +250,8 @@ def parse_rsyslog_blocks(text: str) -> list[dict[str, Any]]:
 
 
 def tls_inputs(blocks: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
-    """imtcp inputs by port with their effective driver settings (input overrides module)."""
+    """imtcp and imrelp inputs by port with their effective TLS settings (input overrides
+    module); an imrelp input has kind "relp" and its tls switch."""
     module: dict[str, Any] = {}
     for block in blocks:
         if block["kind"] == "module" and block["params"].get("load") == "imtcp":
@@ -241,6 +259,20 @@ def tls_inputs(blocks: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
     out: dict[int, dict[str, Any]] = {}
     for block in blocks:
         params = block["params"]
+        if block["kind"] == "input" and params.get("type") == "imrelp":
+            try:
+                port = int(params.get("port", "0"))
+            except ValueError:
+                continue
+            peers = params.get("tls.permittedpeer", [])
+            out[port] = {
+                "kind": "relp",
+                "name": params.get("name", ""),
+                "tls": params.get("tls", "off").lower(),
+                "auth_mode": params.get("tls.authmode", ""),
+                "permitted_peers": [peers] if isinstance(peers, str) else list(peers),
+            }
+            continue
         if block["kind"] != "input" or params.get("type") != "imtcp":
             continue
         try:
@@ -250,6 +282,7 @@ def tls_inputs(blocks: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
         merged = {**module, **params}
         peers = merged.get("permittedpeer", [])
         out[port] = {
+            "kind": "tcp",
             "name": params.get("name", ""),
             "driver": merged.get("streamdriver.name", ""),
             "mode": merged.get("streamdriver.mode", "0"),
@@ -283,10 +316,9 @@ def assess_listeners(
         if running and not up:
             problems.append(f"no rsyslogd TCP listener on port {port} for {name}")
         conf = inputs.get(port)
-        if conf is None:
+        if conf is None or conf.get("kind", "tcp") != "tcp":
             problems.append(f"{port}: no imtcp input for {name} in the configuration")
-            continue
-        if not (
+        elif not (
             conf["mode"] == "1"
             and conf["auth_mode"].lower() == "x509/name"
             and conf["driver"] in ("gtls", "ossl")
@@ -298,6 +330,30 @@ def assess_listeners(
                 f"(driver {conf['driver'] or '-'}, mode {conf['mode']}, "
                 f"authMode {conf['auth_mode'] or '-'}, permittedPeer {conf['permitted_peers']})"
             )
+        relp_port = peer.get("relp_port")
+        if relp_port is None:
+            continue
+        if running and not any(
+            s["protocol"] == "tcp"
+            and s["port"] == relp_port
+            and _address_matches(s["address"], listen_address)
+            for s in listening
+        ):
+            problems.append(f"no rsyslogd RELP listener on port {relp_port} for {name}")
+        relp = inputs.get(relp_port)
+        if relp is None or relp.get("kind") != "relp":
+            problems.append(f"{relp_port}: no imrelp input for {name} in the configuration")
+        elif not (
+            relp["tls"] == "on"
+            and relp["auth_mode"].lower() == "name"
+            and relp["permitted_peers"] == [name]
+            and relp["name"] == f"peer:{name}"
+        ):
+            problems.append(
+                f"{relp_port}: the RELP input for {name} is not TLS with authMode name for "
+                f"exactly {name} (tls {relp['tls']}, authMode {relp['auth_mode'] or '-'}, "
+                f"permittedPeer {relp['permitted_peers']})"
+            )
     for want in plain:
         if running and not any(
             s["protocol"] == want["protocol"]
@@ -308,7 +364,9 @@ def assess_listeners(
             problems.append(
                 f"no rsyslogd {want['protocol']} listener on {want['address']}:{want['port']}"
             )
-    expected_tls = {p["port"] for p in peers}
+    expected_tls = {p["port"] for p in peers} | {
+        p["relp_port"] for p in peers if p.get("relp_port") is not None
+    }
     unexpected = []
     for sock in listening:
         if (
@@ -688,9 +746,12 @@ def parse_rsyslog_config(text: str) -> list[dict[str, Any]]:
 
 
 def forward_contract(blocks: list[dict[str, Any]], ship: dict[str, Any]) -> dict[str, Any]:
-    """LOG-02's configuration half: the omfwd action named ship['action_name'] forwards to the
-    aggregator over TLS (driver mode 1, x509/name, the aggregator's name as the one permitted
-    peer), octet-counted, from a Disk queue that retries forever."""
+    """LOG-02's configuration half: the action named ship['action_name'] forwards to the
+    aggregator over mutual TLS with the aggregator's name as the one permitted peer, from a Disk
+    queue that retries forever. Transport relp: omprog running relp-forward (the acknowledged
+    RELP client) with confirmMessages on; tcp: omfwd, driver mode 1, x509/name, octet-counted."""
+    relp = ship.get("transport", "relp") == "relp"
+    module = "omprog" if relp else "omfwd"
     glob_params: dict[str, Any] = {}
     for block in blocks:
         if block["kind"] == "global":
@@ -699,46 +760,64 @@ def forward_contract(blocks: list[dict[str, Any]], ship: dict[str, Any]) -> dict
         b["params"]
         for b in blocks
         if b["kind"] == "action"
-        and b["params"].get("type") == "omfwd"
+        and b["params"].get("type") == module
         and b["params"].get("name") == ship["action_name"]
     ]
     if not actions:
         return {
-            "problems": [f"no omfwd action named {ship['action_name']} in {ship['config_path']}"],
+            "problems": [
+                f"no {module} action named {ship['action_name']} in {ship['config_path']}"
+            ],
             "observed": None,
         }
     action = actions[0]
-    driver = action.get("streamdriver") or glob_params.get("defaultnetstreamdriver", "")
-    observed = {
+    common = {
         "target": action.get("target", ""),
-        "port": action.get("port", ""),
-        "protocol": action.get("protocol", "udp"),
-        "driver": driver,
-        "mode": action.get("streamdrivermode", "0"),
-        "auth_mode": action.get("streamdriverauthmode", ""),
-        "permitted_peers": action.get("streamdriverpermittedpeers", ""),
-        "framing": action.get("tcp_framing", "traditional"),
+        "port": action.get("port", "514" if relp else ""),
         "queue_type": action.get("queue.type", "Direct"),
         "resume_retry_count": action.get("action.resumeretrycount", "0"),
     }
-    problems = []
     want: dict[str, Any] = {
         "target": ship["aggregator_host"],
         "port": str(ship["aggregator_port"]),
-        "protocol": "tcp",
-        "mode": "1",
-        "auth_mode": "x509/name",
-        "framing": "octet-counted",
         "queue_type": "disk",
         "resume_retry_count": "-1",
     }
+    problems = []
+    if relp:
+        argv = action.get("binary", "").split()
+        opts = dict(zip(argv[1::2], argv[2::2], strict=False)) if argv else {}
+        observed = {
+            **common,
+            "program": os.path.basename(argv[0]) if argv else "",
+            "target": opts.get("--host", ""),
+            "port": opts.get("--port", ""),
+            "permitted_peers": opts.get("--name", ""),
+            "confirm_messages": action.get("confirmmessages", "off"),
+        }
+        want.update(program="relp-forward", confirm_messages="on")
+        for key in ("--ca", "--cert", "--key"):
+            if not opts.get(key):
+                problems.append(f"relp-forward has no {key}")
+    else:
+        driver = action.get("streamdriver") or glob_params.get("defaultnetstreamdriver", "")
+        observed = {
+            **common,
+            "protocol": action.get("protocol", "udp"),
+            "driver": driver,
+            "mode": action.get("streamdrivermode", "0"),
+            "auth_mode": action.get("streamdriverauthmode", ""),
+            "permitted_peers": action.get("streamdriverpermittedpeers", ""),
+            "framing": action.get("tcp_framing", "traditional"),
+        }
+        want.update(protocol="tcp", mode="1", auth_mode="x509/name", framing="octet-counted")
+        if driver not in ("gtls", "ossl"):
+            problems.append(f"driver is {driver or '-'}, not gtls or ossl")
     if ship["aggregator_name"]:
         want["permitted_peers"] = ship["aggregator_name"]
     for key, value in want.items():
         if str(observed[key]).lower() != str(value).lower():
             problems.append(f"{key} is {observed[key] or '-'!s}, not {value}")
-    if driver not in ("gtls", "ossl"):
-        problems.append(f"driver is {driver or '-'}, not gtls or ossl")
     if not observed["permitted_peers"]:
         problems.append("no permitted peer: any certificate of the CA would be accepted")
     return {"problems": problems, "observed": observed}
@@ -1062,15 +1141,17 @@ def verify_shipper(module: Any, ship: dict[str, Any], now: float | None = None) 
 
     # LOG-02
     port = ship["aggregator_port"]
-    expected_tls = {
+    expected_tls: dict[str, Any] = {
         "session": f"ESTABLISHED to {ship['aggregator_host']}:{port}",
-        "mode": "1",
-        "auth_mode": "x509/name",
+        "transport": ship["transport"],
         "permitted_peers": ship["aggregator_name"] or "(set)",
-        "framing": "octet-counted",
         "queue_type": "Disk",
         "resume_retry_count": "-1",
     }
+    if ship["transport"] == "relp":
+        expected_tls.update(program="relp-forward", confirm_messages="on")
+    else:
+        expected_tls.update(mode="1", auth_mode="x509/name", framing="octet-counted")
     pids, inodes = _rsyslogd_sockets(ship["proc_root"])
     addresses = _resolve(ship["aggregator_host"])
     session = assess_session(_read_tcp_sessions(ship["proc_root"]), inodes, port, addresses)
@@ -1328,7 +1409,12 @@ def verify_aggregator(agg: dict[str, Any], now: float | None = None) -> dict[str
             peers, agg["listen_address"], agg["plain_listeners"], listening, inputs, bool(pids)
         )
         expected = {
-            "tls": [f"tcp {agg['listen_address'] or '*'}:{p['port']} ({p['name']})" for p in peers],
+            "tls": [f"tcp {agg['listen_address'] or '*'}:{p['port']} ({p['name']})" for p in peers]
+            + [
+                f"relp {agg['listen_address'] or '*'}:{p['relp_port']} ({p['name']})"
+                for p in peers
+                if p.get("relp_port") is not None
+            ],
             "plain": [
                 f"{p['protocol']} {p['address']}:{p['port']}" for p in agg["plain_listeners"]
             ],

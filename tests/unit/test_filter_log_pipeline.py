@@ -40,9 +40,31 @@ def test_explicit_peers_keep_given_ports_and_fill_missing_ones() -> None:
     assert peers == [{"name": "a", "port": 7514}, {"name": "b", "port": 7000}]
 
 
+def test_relp_ports_from_their_own_base_or_given_and_looked_up_by_transport() -> None:
+    names = lp.peer_names(HOSTVARS, GROUPS, ["edge"], "shipper-client")
+    peers = lp.log_peers(names, [], 6514, 2514)
+    assert peers == [
+        {"name": "edge1.lab", "port": 6514, "relp_port": 2514},
+        {"name": "edge2", "port": 6515, "relp_port": 2515},
+    ]
+    assert lp.log_peer_port(peers, "edge2", "relp") == 2515
+    assert lp.log_peer_port(peers, "edge2", "tcp") == 6515
+    explicit = lp.log_peers(
+        [], [{"name": "b", "port": 7000, "relp_port": 3000}, {"name": "a"}], 7514, "2514"
+    )
+    assert explicit == [
+        {"name": "a", "port": 7514, "relp_port": 2514},
+        {"name": "b", "port": 7000, "relp_port": 3000},
+    ]
+    # The aggregator's RELP listeners off: no relp_port, so a RELP shipper finds no port.
+    assert lp.log_peer_port(lp.log_peers(names, [], 6514), "edge2", "relp") is None
+
+
 def test_bad_port_base() -> None:
     with pytest.raises(AnsibleFilterError):
         lp.log_peers([], [], "x")
+    with pytest.raises(AnsibleFilterError):
+        lp.log_peers([], [], 6514, "y")
 
 
 @pytest.mark.parametrize(

@@ -143,25 +143,47 @@ def test_log06_an_input_that_is_not_tls_for_exactly_its_peer_fails() -> None:
 
 # ---------------------------------------------------------------- the rendered configuration
 def test_template_contract_defaults() -> None:
-    text = render()
+    peers = [
+        {"name": "edge1", "port": 6514, "relp_port": 2514},
+        {"name": "edge2", "port": 6515, "relp_port": 2515},
+    ]
+    text = render(_log_aggregator_peers=peers)
     blocks = fam.parse_rsyslog_blocks(text)
     inputs = fam.tls_inputs(blocks)
-    assert inputs == {
-        6514: {
-            "name": "peer:edge1",
+    tcp = {
+        port: {
+            "kind": "tcp",
+            "name": f"peer:{name}",
             "driver": "gtls",
             "mode": "1",
             "auth_mode": "x509/name",
-            "permitted_peers": ["edge1"],
-        },
-        6515: {
-            "name": "peer:edge2",
-            "driver": "gtls",
-            "mode": "1",
-            "auth_mode": "x509/name",
-            "permitted_peers": ["edge2"],
-        },
+            "permitted_peers": [name],
+        }
+        for port, name in ((6514, "edge1"), (6515, "edge2"))
     }
+    relp = {
+        port: {
+            "kind": "relp",
+            "name": f"peer:{name}",
+            "tls": "on",
+            "auth_mode": "name",
+            "permitted_peers": [name],
+        }
+        for port, name in ((2514, "edge1"), (2515, "edge2"))
+    }
+    assert inputs == {**tcp, **relp}
+    # Both listeners of each peer, TLS for exactly that peer: LOG-06 passes on the rendering.
+    listening = [{"protocol": "tcp", "address": "0.0.0.0", "port": p} for p in inputs]
+    assert fam.assess_listeners(peers, "", [], listening, inputs, True)["problems"] == []
+    # A RELP listener that is down, or an imrelp input without TLS, fails LOG-06.
+    got = fam.assess_listeners(peers, "", [], listening[:-1], inputs, True)
+    assert got["problems"] == ["no rsyslogd RELP listener on port 2515 for edge2"]
+    bad = {**inputs, 2514: {**inputs[2514], "tls": "off"}}
+    got = fam.assess_listeners(peers, "", [], listening, bad, True)
+    assert len(got["problems"]) == 1 and "RELP input for edge1 is not TLS" in got["problems"][0]
+    assert 'imrelp"' in text and 'tls.myCert="/etc/ssl/soc2audit/rsyslog-server.crt"' in text
+    off = fam.tls_inputs(fam.parse_rsyslog_blocks(render(log_aggregator_relp_enabled=False)))
+    assert set(off) == {6514, 6515}
     # maxMessageSize is set before any module or input is loaded.
     assert text.index('maxMessageSize="65536"') < text.index("module(")
     imtcp = next(b["params"] for b in blocks if b["params"].get("load") == "imtcp")
@@ -169,7 +191,7 @@ def test_template_contract_defaults() -> None:
     assert imtcp["streamdriver.checkextendedkeypurpose"] == "on"
     # No plain listener and no UDP by default, and no kernel log input.
     loads = [b["params"].get("load") for b in blocks if b["kind"] == "module"]
-    assert loads == ["imuxsock", "imtcp", "omprog"]
+    assert loads == ["imuxsock", "imtcp", "imrelp", "omprog"]
     assert 'imklog"' not in text and "ossl" not in text
     assert 'confirmMessages="on"' in text and 'queue.type="Disk"' in text
     assert 'action.resumeRetryCount="-1"' in text and 'queue.workerThreads="1"' in text

@@ -49,6 +49,8 @@ def ship_params(**over: Any) -> dict[str, Any]:
         aggregator_port=26614,
         aggregator_name="agg",
         stats_interval_seconds=2,
+        # The recordings ran the omfwd (tcp) configuration.
+        transport="tcp",
     )
     params.update(over)
     return params
@@ -106,6 +108,7 @@ def render(**over: Any) -> str:
         "_log_shipper_spool_dir": role_vars["_log_shipper_spool_dir"],
         "_log_shipper_queue_name": role_vars["_log_shipper_queue_name"],
         "_log_shipper_action_name": role_vars["_log_shipper_action_name"],
+        "_log_shipper_relp_forward_bin": role_vars["_log_shipper_relp_forward_bin"],
         "_log_shipper_stats_file": "/var/lib/soc2audit/log-shipper/impstats.json",
         "_log_shipper_gnutls_priority": "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
         "_log_shipper_sd_host": "edge1",
@@ -127,9 +130,18 @@ def test_the_role_template_meets_the_contract_with_the_module_defaults() -> None
     """The module's defaults (action, queue, paths) are the names the role renders."""
     blocks = fam.parse_rsyslog_config(render())
     params = ship_params(
-        aggregator_host="10.0.0.5", aggregator_port=6515, aggregator_name="aggregator"
+        aggregator_host="10.0.0.5",
+        aggregator_port=6515,
+        aggregator_name="aggregator",
+        transport=fam.SHIPPER_SPEC["transport"]["default"],
     )
     assert fam.forward_contract(blocks, params)["problems"] == []
+    for transport in ("relp", "tcp"):
+        blocks_t = fam.parse_rsyslog_config(render(log_shipper_transport=transport))
+        got = fam.forward_contract(blocks_t, {**params, "transport": transport})
+        assert got["problems"] == [], (transport, got)
+        other = "tcp" if transport == "relp" else "relp"
+        assert fam.forward_contract(blocks_t, {**params, "transport": other})["problems"]
     glob = next(b["params"] for b in blocks if b["kind"] == "global")
     assert fam.parse_size(glob["maxmessagesize"]) == params["max_message_size_bytes"]
     assert glob["workdirectory"] == params["work_dir"]
