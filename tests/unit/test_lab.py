@@ -359,7 +359,8 @@ def test_inventory_gives_the_log_pipeline_its_certificates(inventory: Path) -> N
     assert agg[1] == {
         "name": "rsyslog-server",
         "usage": "server",
-        "run_after": "systemctl try-restart rsyslog.service",
+        "run_after": "sh -c '! systemctl cat rsyslog.service >/dev/null 2>&1"
+        " || systemctl try-restart rsyslog.service'",
     }
     assert [r["name"] for r in edge] == ["host", "shipper-client"]
     assert edge[1]["usage"] == "client" and edge[1]["sans"] == ["{{ inventory_hostname }}"]
