@@ -90,13 +90,19 @@ AGGREGATOR_DEFAULTS: dict[str, Any] = {
 }
 
 
+def aggregator_settings(hostvars: Mapping[str, Any], aggregator: str) -> dict[str, Any]:
+    """The settings that decide the listeners of ``aggregator``: the log_aggregator role's
+    defaults, overridden by what the inventory sets for that host. Needs no role_path, so it
+    works in plays that only import the roles' variables (the drift run)."""
+    own = _host_vars(hostvars, aggregator) if aggregator else {}
+    return {key: own.get(key, value) for key, value in AGGREGATOR_DEFAULTS.items()}
+
+
 def aggregator_peers(
     hostvars: Mapping[str, Any], groups: Mapping[str, list[str]], aggregator: str
 ) -> list[dict[str, Any]]:
-    """The listeners of ``aggregator`` ([{name, port}], as its log_aggregator role opens them):
-    the role's defaults, overridden by what the inventory sets for that host."""
-    own = _host_vars(hostvars, aggregator)
-    settings = {key: own.get(key, value) for key, value in AGGREGATOR_DEFAULTS.items()}
+    """The listeners of ``aggregator`` ([{name, port}], as its log_aggregator role opens them)."""
+    settings = aggregator_settings(hostvars, aggregator)
     names = peer_names(
         hostvars,
         groups,
@@ -161,6 +167,7 @@ class FilterModule:
             "soc2audit_log_peer_names": peer_names,
             "soc2audit_log_peers": log_peers,
             "soc2audit_log_peer_port": log_peer_port,
+            "soc2audit_log_aggregator_settings": aggregator_settings,
             "soc2audit_log_aggregator_peers": aggregator_peers,
             "soc2audit_log_ports": log_ports,
             "soc2audit_log_stream_ok": log_stream_ok,

@@ -118,3 +118,12 @@ def test_log_ports_follow_the_aggregators_inventory_settings() -> None:
 def test_log_ports_without_aggregator_or_shippers_is_the_base_port() -> None:
     assert lp.log_ports({}, {}) == [6514]
     assert lp.log_ports({"agg": {}}, {"aggregators": ["agg"]}) == [6514]
+
+
+def test_aggregator_settings_are_the_defaults_overridden_by_the_inventory() -> None:
+    hostvars = {"agg": {"log_aggregator_peer_port_base": 7514, "unrelated": 1}}
+    assert lp.aggregator_settings(hostvars, "agg") == {
+        **lp.AGGREGATOR_DEFAULTS,
+        "log_aggregator_peer_port_base": 7514,
+    }
+    assert lp.aggregator_settings(hostvars, "") == lp.AGGREGATOR_DEFAULTS
