@@ -221,6 +221,20 @@ def test_audit_and_syslog_records_arrive_with_certificate_identity(converged: di
         rec = next(r for r in records if r["raw"].endswith(f"{token}-syslog-{edge}"))
         assert rec["host"] == edge and rec["app_name"] == "soc2-test80"
         assert rec["stream"] is None and rec["audit"] is None
+        # Each edge came in on its own listener: the input that permits only its certificate.
+        assert rec["input"] == f"peer:{edge}"
+
+
+def test_each_edge_ships_to_its_own_port_through_the_firewall(converged: dict) -> None:
+    """One listener per edge (6514 edge1, 6515 edge2, by certificate name), and the firewall's
+    log services open exactly that range (the same filter as the roles)."""
+    agg = address("aggregator")
+    for edge, port in (("edge1", 6514), ("edge2", 6515)):
+        sessions = get_host(edge).check_output(f"ss -Htn state established dst {agg}")
+        assert f"{agg}:{port}" in sessions, (edge, sessions)
+    ruleset = get_host("aggregator").check_output("nft list table inet soc2_filter")
+    ingest = [line for line in ruleset.splitlines() if "soc2:log_ingest" in line]
+    assert len(ingest) == 1 and "tcp dport 6514-6515" in ingest[0], ingest
 
 
 def test_a_16_kib_message_arrives_whole(converged: dict) -> None:
