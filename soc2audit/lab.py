@@ -72,8 +72,8 @@ GROUP_VARS: dict[str, list[str]] = {
         "      usage: server",
         # On a fresh host the pki role issues this before log_aggregator installs rsyslog, and
         # `systemctl try-restart` fails for a unit that does not exist (rc 5): only when it does.
-        '      run_after: "sh -c \'! systemctl cat rsyslog.service >/dev/null 2>&1'
-        ' || systemctl try-restart rsyslog.service\'"',
+        "      run_after: \"sh -c '! systemctl cat rsyslog.service >/dev/null 2>&1"
+        " || systemctl try-restart rsyslog.service'\"",
     ],
     "edge": [
         "vars:",
