@@ -47,8 +47,12 @@ options:
         type: str
         required: true
       var:
-        description: The variable that holds the family's parameters (V(_pki_verify_params)).
-        type: str
+        description:
+          - The variable that holds the family's parameters (V(_pki_verify_params)), or a list
+            of variables whose values (dicts) are merged in order, a later key replacing an
+            earlier one, for a family whose parameters come from several roles (LOG takes
+            V(_log_shipper_verify_params) and V(_log_aggregator_verify_params)).
+        type: raw
         required: true
 """
 

@@ -58,6 +58,36 @@ HOSTS: dict[str, tuple[str, ...]] = {
     "monitor": ("monitors",),
 }
 GROUPS = ("edge", "aggregators", "timeservers", "monitors")
+# Group variables of the generated inventory (YAML lines under the group), as in
+# inventory/example/group_vars/: the log pipeline's certificates besides `host`. The aggregator's
+# listeners present `rsyslog-server` (rsyslogd reads it only at start: restart on re-issue); each
+# edge host presents `shipper-client`, named exactly by its inventory name (the permitted peer).
+GROUP_VARS: dict[str, list[str]] = {
+    "aggregators": [
+        "vars:",
+        "  pki_certificate_requests:",
+        "    - name: host",
+        "      usage: both",
+        "    - name: rsyslog-server",
+        "      usage: server",
+        # On a fresh host the pki role issues this before log_aggregator installs rsyslog, and
+        # `systemctl try-restart` fails for a unit that does not exist (rc 5): only when it does.
+        "      run_after: \"sh -c '! systemctl cat rsyslog.service >/dev/null 2>&1"
+        " || systemctl try-restart rsyslog.service'\"",
+    ],
+    "edge": [
+        "vars:",
+        "  pki_certificate_requests:",
+        "    - name: host",
+        "      usage: both",
+        "    - name: shipper-client",
+        "      usage: client",
+        '      sans: ["{{ inventory_hostname }}"]',
+        # impstats every 10 s instead of 60: the first counters (LOG-04, LOG-05) exist 10 s
+        # after a fresh install, so the cold converge waits that long, not a minute.
+        "  log_shipper_stats_interval_seconds: 10",
+    ],
+}
 
 
 def lab_hosts() -> dict[str, tuple[str, ...]]:
@@ -529,7 +559,36 @@ def healthy(lab: Lab, host: str, image: str) -> dict | None:
     return info
 
 
+# The log_aggregator role's storage root in the lab (its default). Sealed day files are immutable
+# (chattr +i) and active ones append-only (+a): not even root can remove them, so `podman rm`
+# fails on a container that holds them until the flags are cleared.
+LOG_STORAGE_ROOTS = ("/srv/soc2audit/logs",)
+
+
+def clear_store_flags(name: str) -> None:
+    """Clear the append-only and immutable flags under the log storage roots of container
+    `name`: inside it when it runs, else through its root file system mounted on this machine
+    (a container whose processes are gone, the repair path)."""
+    if run(["podman", "container", "exists", name], check=False).returncode != 0:
+        return
+    script = "".join(f"[ -d {r} ] && chattr -R -ia {r}; " for r in LOG_STORAGE_ROOTS) + "true"
+    if run(["podman", "exec", name, "sh", "-c", script], check=False).returncode == 0:
+        return
+    mounted = run(["podman", "mount", name], check=False)
+    root = mounted.stdout.strip()
+    if mounted.returncode != 0 or not root:
+        return
+    try:
+        for store in LOG_STORAGE_ROOTS:
+            path = Path(root) / store.lstrip("/")
+            if path.is_dir():
+                run(["chattr", "-R", "-ia", str(path)], check=False)
+    finally:
+        run(["podman", "umount", name], check=False)
+
+
 def remove_container(name: str) -> None:
+    clear_store_flags(name)
     run(["podman", "rm", "-f", "-t", "2", name], check=False)
 
 
@@ -635,16 +694,13 @@ def write_inventory(lab: Lab, addresses: dict[str, str], key: Path) -> None:
         "    timesync_no_clock_control: true",
         "    # No route to public NTP from here: the aggregator serves its own clock to the fleet.",
         "    timesync_upstream_sources: []",
-        "    # The log pipeline (log_aggregator, log_shipper) is built but not deployed in the lab",
-        "    # yet: the LOG checks are scoped to a group with no members, so the drift run reports",
-        "    # them not_applicable here instead of failing a control the lab does not run.",
-        "    log_aggregator_group: log_pipeline_not_deployed_in_lab",
         "  children:",
     ]
     hosts = {h: g for h, g in HOSTS.items() if h in addresses}
     for group in GROUPS:
         members = [h for h, groups in hosts.items() if group in groups]
         lines.append(f"    {group}:")
+        lines += [f"      {line}" for line in GROUP_VARS.get(group, [])]
         lines.append("      hosts:" + ("" if members else " {}"))
         for host in members:
             lines.append(f"        {host}:")

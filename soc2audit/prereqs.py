@@ -76,6 +76,7 @@ NEEDS: tuple[Need, ...] = (
     Need("debootstrap", "debootstrap", "builds the lab's base image"),
     Need("tar", "tar", "packs the image root file system for podman import"),
     Need("sh", "dash", "runs the image customisation script"),
+    Need("chattr", "e2fsprogs", "clears the log store's immutable flags before a lab host goes"),
     Need("ssh", "openssh-client", "reaches the lab hosts like production hosts"),
     Need("ssh-keygen", "openssh-client", "makes the lab SSH key"),
     Need("ssh-keyscan", "openssh-client", "records the lab hosts' keys in known_hosts"),

@@ -6,10 +6,11 @@ then run the module once on the host.
 With ``family_vars`` (a list of ``{family, key, var}``) each named variable (a role's
 ``_<role>_verify_params`` in roles/<role>/vars/main.yml) is resolved here, one family at a time:
 a family whose parameters cannot be worked out is left out of the module call and comes back in
-``family_errors`` as ``{family, reason}``, and the other families still run. This is the drift
-run's only task per host that costs anything (docs/drift.md "Cost of a drift run"): the
-parameters and the round trip in one task, where a loop of set_fact tasks and a record task
-cost one task executor each per host.
+``family_errors`` as ``{family, reason}``, and the other families still run. ``var`` may be a
+list of variables whose dicts are merged in order (a family fed by two roles, LOG). This is
+the drift run's only task per host that costs anything (docs/drift.md "Cost of a drift run"):
+the parameters and the round trip in one task, where a loop of set_fact tasks and a record
+task cost one task executor each per host.
 
 ``families`` (values, as the module takes them) still works and is passed straight through.
 Documentation: library/soc2_verify.py.
@@ -18,6 +19,7 @@ Documentation: library/soc2_verify.py.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from ansible.plugins.action import ActionBase
@@ -33,19 +35,34 @@ def _reason(exc: BaseException) -> str:
     return _RESOLVING.sub("", text[0] if text else type(exc).__name__) or "failed"
 
 
+def _value(templar: Any, var: Any) -> Any:
+    """One variable's templated value; for a list of names, their dicts merged in order."""
+    if not isinstance(var, list):
+        return templar.template(templar.resolve_variable_expression(str(var)))
+    if not var:
+        raise ValueError("var is an empty list")
+    merged: dict[str, Any] = {}
+    for name in var:
+        value = templar.template(templar.resolve_variable_expression(str(name)))
+        if not isinstance(value, Mapping):
+            raise TypeError(f"{name} is not a dict, so it cannot be merged")
+        merged.update(value)
+    return merged
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
 
     def _resolve(
-        self, entries: list[dict[str, str]]
+        self, entries: list[dict[str, Any]]
     ) -> tuple[dict[str, Any], list[dict[str, str]]]:
-        """Each entry's variable, resolved on its own: (families, {family, reason} errors)."""
+        """Each entry's variable (or variables, merged), resolved on its own: (families,
+        {family, reason} errors)."""
         families: dict[str, Any] = {}
         errors: list[dict[str, str]] = []
         for entry in entries:
             try:
-                value = self._templar.resolve_variable_expression(str(entry["var"]))
-                families[str(entry["key"])] = self._templar.template(value)
+                families[str(entry["key"])] = _value(self._templar, entry["var"])
             except Exception as exc:  # undefined variable, failing filter: this family only
                 errors.append({"family": str(entry["family"]), "reason": _reason(exc)})
         return families, errors

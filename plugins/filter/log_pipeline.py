@@ -96,6 +96,91 @@ def log_peer_port(peers: list[dict[str, Any]], name: str, transport: str = "tcp"
     return None
 
 
+# The log_aggregator role's defaults for the settings that decide its listeners (equal to
+# roles/log_aggregator/defaults/main.yml: tests/unit/test_filter_log_pipeline.py checks it). A
+# play that does not run that role (the firewall, the drift run) still needs them.
+AGGREGATOR_DEFAULTS: dict[str, Any] = {
+    "log_aggregator_shipping_groups": ["edge"],
+    "log_aggregator_client_certificate": "shipper-client",
+    "log_aggregator_peers": [],
+    "log_aggregator_peer_port_base": 6514,
+    "log_aggregator_relp_enabled": True,
+    "log_aggregator_relp_port_base": 2514,
+}
+
+
+def aggregator_settings(hostvars: Mapping[str, Any], aggregator: str) -> dict[str, Any]:
+    """The settings that decide the listeners of ``aggregator``: the log_aggregator role's
+    defaults, overridden by what the inventory sets for that host. Needs no role_path, so it
+    works in plays that only import the roles' variables (the drift run)."""
+    own = _host_vars(hostvars, aggregator) if aggregator else {}
+    return {key: own.get(key, value) for key, value in AGGREGATOR_DEFAULTS.items()}
+
+
+def aggregator_peers(
+    hostvars: Mapping[str, Any], groups: Mapping[str, list[str]], aggregator: str
+) -> list[dict[str, Any]]:
+    """The listeners of ``aggregator`` ([{name, port[, relp_port]}], as its log_aggregator role
+    opens them)."""
+    settings = aggregator_settings(hostvars, aggregator)
+    names = peer_names(
+        hostvars,
+        groups,
+        list(settings["log_aggregator_shipping_groups"] or []),
+        str(settings["log_aggregator_client_certificate"]),
+    )
+    return log_peers(
+        names,
+        settings["log_aggregator_peers"],
+        settings["log_aggregator_peer_port_base"],
+        settings["log_aggregator_relp_port_base"]
+        if _true(settings["log_aggregator_relp_enabled"])
+        else None,
+    )
+
+
+def _true(value: Any) -> bool:
+    """Ansible's truthiness of an inventory value ("false", "no", "0" are false)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on", "y", "t")
+    return bool(value)
+
+
+def port_ranges(ports: list[Any]) -> list[Any]:
+    """Sorted distinct ports, consecutive runs folded into "low-high" (the nftables role's form)."""
+    numbers = sorted({int(p) for p in ports})
+    out: list[Any] = []
+    start = prev = None
+    for port in [*numbers, None]:
+        if port is not None and prev is not None and port == prev + 1:
+            prev = port
+            continue
+        if start is not None:
+            out.append(start if start == prev else f"{start}-{prev}")
+        start = prev = port
+    return out
+
+
+def log_ports(
+    hostvars: Mapping[str, Any],
+    groups: Mapping[str, list[str]],
+    aggregators_group: str = "aggregators",
+) -> list[Any]:
+    """Every listener port of every host of ``aggregators_group`` (per shipping host's
+    certificate name: its TLS syslog port and, with RELP on, its RELP port), as nftables ports
+    ("2514-2515", "6514-6515"): the firewall opens exactly what the log_aggregator role listens
+    on and what each log_shipper dials, whichever transport it uses. With no aggregator or no
+    shipping host, the default port base alone (a service needs at least one port)."""
+    ports = [
+        port
+        for agg in sorted(groups.get(aggregators_group) or [])
+        for peer in aggregator_peers(hostvars, groups, agg)
+        for port in (peer["port"], peer.get("relp_port"))
+        if port not in (None, "")
+    ]
+    return port_ranges(ports or [AGGREGATOR_DEFAULTS["log_aggregator_peer_port_base"]])
+
+
 # Characters that would end or corrupt an RFC 5424 SD-PARAM value when sent unescaped ('"', '\\',
 # ']'), whitespace, and the glob characters imfile would expand.
 _STREAM_UNSAFE = frozenset('"\\]') | frozenset("[*?")
@@ -117,5 +202,8 @@ class FilterModule:
             "soc2audit_log_peer_names": peer_names,
             "soc2audit_log_peers": log_peers,
             "soc2audit_log_peer_port": log_peer_port,
+            "soc2audit_log_aggregator_settings": aggregator_settings,
+            "soc2audit_log_aggregator_peers": aggregator_peers,
+            "soc2audit_log_ports": log_ports,
             "soc2audit_log_stream_ok": log_stream_ok,
         }

@@ -145,8 +145,15 @@ def client_material(converged: dict, lab_inventory: dict) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def tls_server(converged: dict) -> Iterator[str]:
-    """openssl s_server on the aggregator demanding a client certificate from our CA."""
+    """openssl s_server on the aggregator demanding a client certificate from our CA, on the
+    log port the firewall opens from the edge hosts. The log aggregator's rsyslog listens there
+    (edge1's listener, which would take edge1's host certificate and store the HTTP request as a
+    log record under a claimed name that is not edge1's: LOG-11), and edge1's shipper dials it
+    (it would hold s_server's only session with its own valid certificate): both are stopped
+    meanwhile, with their sockets; edge1's disk queue and imfile position keep its audit log."""
     h = get_host("aggregator")
+    get_host("edge1").check_output("systemctl stop syslog.socket rsyslog.service")
+    h.check_output("systemctl stop syslog.socket rsyslog.service")
     h.run("pkill -f 'openssl s_server -accept {PORT}' || true")
     cmd = (
         f"openssl s_server -accept {PORT} -www -Verify 2 -verify_return_error "
@@ -157,6 +164,8 @@ def tls_server(converged: dict) -> Iterator[str]:
     assert h.socket(f"tcp://0.0.0.0:{PORT}").is_listening
     yield "aggregator"
     h.run(f"pkill -f 'openssl s_server -accept {PORT}'")
+    h.check_output("systemctl start syslog.socket rsyslog.service")
+    get_host("edge1").check_output("systemctl start syslog.socket rsyslog.service")
 
 
 def _client(cert_args: str) -> tuple[int, str]:

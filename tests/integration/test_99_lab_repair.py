@@ -33,3 +33,33 @@ def test_lab_up_recovers_a_removed_container() -> None:
     assert proc.returncode == 0, proc.stderr
     assert f"starting {prefix}-monitor" in proc.stdout
     assert get_host("monitor").check_output("hostname") == "monitor"
+
+
+def test_lab_down_removes_a_dead_aggregator_with_a_sealed_store() -> None:
+    """Sealed log files are immutable (+i) and active ones append-only (+a): even root cannot
+    remove them, so `podman rm` fails unless `lab down` clears the flags first. The aggregator
+    is killed first, so its flags are cleared through its mounted root file system (the path a
+    container whose processes are gone takes); the running hosts' inside them. Then `lab up`
+    brings the whole lab back (bare: `make lab` converges it)."""
+    prefix = lab("prefix").stdout.strip()
+    name = f"{prefix}-aggregator"
+    day = "2026-01-01"
+    path = f"/srv/soc2audit/logs/edge1/{day}.jsonl"
+    agg = get_host("aggregator")
+    agg.check_output(
+        f"echo '{{}}' > {path} && touch -d '{day} 12:00' {path}"
+        " && systemctl start soc2-log-seal.service"
+    )
+    flags = agg.check_output(f"lsattr {path} {path}.sha256")
+    assert all("i" in row.split()[0] for row in flags.splitlines()), flags
+    assert podman("kill", name).returncode == 0
+    down = lab("down")
+    assert down.returncode == 0, down.stderr
+    assert podman("container", "exists", name).returncode == 1, down.stdout + down.stderr
+    names = podman(
+        "ps", "-a", "--filter", f"label=soc2audit.lab={prefix}", "--format", "{{.Names}}"
+    )
+    assert names.stdout.split() == []
+    up = lab("up")
+    assert up.returncode == 0, up.stderr
+    assert get_host("aggregator").check_output("hostname") == "aggregator"

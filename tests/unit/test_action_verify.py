@@ -49,3 +49,42 @@ def test_an_undefined_family_variable_is_an_error_for_that_family_only() -> None
     families, errors = resolve({"_time_params": {"min_sources": 1}}, FAMILIES[:2])
     assert families == {"time": {"min_sources": 1}}
     assert errors[0]["family"] == "PKI" and "_pki_params" in errors[0]["reason"]
+
+
+def test_a_list_of_variables_is_merged_in_order() -> None:
+    """LOG takes the shipper's and the aggregator's parameters: two roles' dicts, merged."""
+    variables = {
+        "port": 6515,
+        "_ship": {"shipper": {"enabled": True, "aggregator_port": trust_as_template("{{ port }}")}},
+        "_agg": {"aggregator": {"enabled": False}},
+        "_override": {"aggregator": {"enabled": True}},
+    }
+    entries = [
+        {"family": "LOG", "key": "log", "var": ["_ship", "_agg"]},
+        {"family": "AGG", "key": "agg", "var": ["_agg", "_override"]},
+    ]
+    families, errors = resolve(variables, entries)
+    assert errors == []
+    assert families["log"] == {
+        "shipper": {"enabled": True, "aggregator_port": 6515},
+        "aggregator": {"enabled": False},
+    }
+    # A later variable's key replaces an earlier one's.
+    assert families["agg"] == {"aggregator": {"enabled": True}}
+
+
+def test_a_merged_family_fails_alone_when_one_of_its_variables_fails() -> None:
+    variables = {"_ship": {"shipper": {}}, "_time_params": {"min_sources": 1}, "_list": [1]}
+    entries = [
+        {"family": "LOG", "key": "log", "var": ["_ship", "_missing_aggregator_params"]},
+        {"family": "BAD", "key": "bad", "var": ["_ship", "_list"]},
+        {"family": "NONE", "key": "none", "var": []},
+        {"family": "TIME", "key": "time", "var": "_time_params"},
+    ]
+    families, errors = resolve(variables, entries)
+    assert families == {"time": {"min_sources": 1}}
+    reasons = {e["family"]: e["reason"] for e in errors}
+    assert set(reasons) == {"LOG", "BAD", "NONE"}
+    assert "_missing_aggregator_params" in reasons["LOG"]
+    assert "not a dict" in reasons["BAD"]
+    assert "empty" in reasons["NONE"]

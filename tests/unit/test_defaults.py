@@ -40,9 +40,11 @@ def families() -> list[tuple[str, str, Any]]:
         modules[found.group(1)] = importlib.import_module(f"ansible.module_utils.{path.stem}")
     out = []
     for entry in entries:
-        params = str(entry["var"])
-        role = params.removeprefix("_").removesuffix("_verify_params")
-        out.append((role, params, modules[entry["family"]]))
+        # `var` may list several roles' variables, merged (LOG: shipper and aggregator).
+        names = entry["var"] if isinstance(entry["var"], list) else [entry["var"]]
+        for params in map(str, names):
+            role = params.removeprefix("_").removesuffix("_verify_params")
+            out.append((role, params, modules[entry["family"]]))
     return out
 
 

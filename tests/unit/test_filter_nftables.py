@@ -56,6 +56,14 @@ MEMBERSHIP = {
 }
 CONTROL = {"addresses": ["10.89.2.1"], "ports": [22]}
 
+# The log services' ports are the filter call the role's defaults hold (one source with the
+# log_aggregator and log_shipper roles): resolved here as Ansible would, with these hostvars.
+LOG_PORTS = "{{ hostvars | soc2audit_log_ports(groups) }}"
+log_pipeline = load_plugin("plugins/filter/log_pipeline.py")
+for _service in DEFAULTS["nftables_default_services"]:
+    if _service["ports"] == LOG_PORTS:
+        _service["ports"] = log_pipeline.log_ports(HOSTVARS, GROUPS)
+
 
 def settings(**extra: Any) -> dict[str, Any]:
     return {
@@ -444,3 +452,27 @@ def test_filter_names() -> None:
         "soc2audit_nft_control_node",
         "soc2audit_nft_ssh_peer",
     }
+
+
+def test_the_log_services_open_every_aggregator_listener() -> None:
+    """log_ingest and log_shipping take their ports from soc2audit_log_ports: with the lab's
+    shipper-client certificates, one listener per edge host (6514, 6515) on the aggregator,
+    and the edge hosts may dial both (each its own)."""
+    raw = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    log_services = {
+        s["name"]: s for s in raw["nftables_default_services"] if s["ports"] == LOG_PORTS
+    }
+    assert set(log_services) == {"log_ingest", "log_shipping"}
+    cert = {"pki_certificate_requests": [{"name": "shipper-client", "usage": "client"}]}
+    hostvars = {h: {**v, **(cert if h.startswith("edge") else {})} for h, v in HOSTVARS.items()}
+    ports = log_pipeline.log_ports(hostvars, GROUPS)
+    # RELP (the shippers' default transport) and TLS syslog listeners, one of each per edge.
+    assert ports == ["2514-2515", "6514-6515"]
+    services = [{**s, "ports": ports} for s in log_services.values()]
+    merged = nf.merge_services(DEFAULTS["nftables_default_services"], services)
+    plan = nf.plan(merged, [], ["aggregators", "timeservers"], GROUPS, hostvars, settings(), no_dns)
+    ingest = [r for r in plan["input"] if "soc2:log_ingest" in r]
+    assert len(ingest) == 1 and "2514-2515" in ingest[0] and "6514-6515" in ingest[0], ingest
+    out = nf.plan(merged, [], ["edge"], GROUPS, hostvars, settings(output_policy="drop"), no_dns)
+    shipping = [r for r in out["output"] if "soc2:log_shipping" in r]
+    assert len(shipping) == 1 and "2514-2515" in shipping[0] and "6514-6515" in shipping[0]

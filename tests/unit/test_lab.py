@@ -8,6 +8,7 @@ The apt configurations are shaped like the ones Debian 12/13 images ship (deb822
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -346,3 +347,68 @@ def test_a_recreated_host_drops_only_its_own_cached_facts(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s1_edge10", "s1_edge2", "s1_monitor"]
     monkeypatch.setenv("ANSIBLE_CACHE_PLUGIN_CONNECTION", str(tmp_path / "absent"))
     lab.drop_cached_facts("edge1")  # no cache yet: nothing to do
+
+
+def test_inventory_gives_the_log_pipeline_its_certificates(inventory: Path) -> None:
+    """The aggregator presents rsyslog-server, each edge host shipper-client (its inventory
+    name), each besides `host`; no LOG scoping: the checks run on every host."""
+    manager = InventoryManager(loader=DataLoader(), sources=[str(inventory)])
+    agg = manager.groups["aggregators"].get_vars()["pki_certificate_requests"]
+    edge = manager.groups["edge"].get_vars()["pki_certificate_requests"]
+    assert [r["name"] for r in agg] == ["host", "rsyslog-server"]
+    assert agg[1] == {
+        "name": "rsyslog-server",
+        "usage": "server",
+        "run_after": "sh -c '! systemctl cat rsyslog.service >/dev/null 2>&1"
+        " || systemctl try-restart rsyslog.service'",
+    }
+    assert [r["name"] for r in edge] == ["host", "shipper-client"]
+    assert edge[1]["usage"] == "client" and edge[1]["sans"] == ["{{ inventory_hostname }}"]
+    assert "log_aggregator_group" not in manager.groups["all"].get_vars()
+
+
+def _fake_podman(monkeypatch: pytest.MonkeyPatch, results: dict[str, int], root: str) -> list:
+    calls: list[list[str]] = []
+
+    def fake_run(cmd: list[str], check: bool = True, **_: object) -> object:
+        calls.append(cmd)
+        rc = next((v for k, v in results.items() if " ".join(cmd).startswith(k)), 0)
+        out = root if cmd[:2] == ["podman", "mount"] else ""
+        return subprocess.CompletedProcess(cmd, rc, out, "")
+
+    monkeypatch.setattr(lab, "run", fake_run)
+    return calls
+
+
+def test_removing_a_running_host_clears_the_store_flags_inside_first(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = _fake_podman(monkeypatch, {}, "")
+    lab.remove_container("t-aggregator")
+    assert calls[1][:3] == ["podman", "exec", "t-aggregator"]
+    assert "chattr -R -ia /srv/soc2audit/logs" in calls[1][-1]
+    assert calls[-1][:2] == ["podman", "rm"]
+
+
+def test_removing_a_dead_host_clears_the_flags_through_its_mounted_root(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    (tmp_path / "srv/soc2audit/logs").mkdir(parents=True)
+    calls = _fake_podman(monkeypatch, {"podman exec": 1}, str(tmp_path))
+    lab.remove_container("t-aggregator")
+    names = [c[0] if c[0] != "podman" else " ".join(c[:2]) for c in calls]
+    assert names == [
+        "podman container",
+        "podman exec",
+        "podman mount",
+        "chattr",
+        "podman umount",
+        "podman rm",
+    ]
+    assert calls[3] == ["chattr", "-R", "-ia", str(tmp_path / "srv/soc2audit/logs")]
+
+
+def test_removing_an_absent_host_only_runs_rm(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _fake_podman(monkeypatch, {"podman container exists": 1}, "")
+    lab.remove_container("t-gone")
+    assert [c[:2] for c in calls] == [["podman", "container"], ["podman", "rm"]]

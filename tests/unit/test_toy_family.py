@@ -86,29 +86,35 @@ def recipe_problems(repo: Path, utils: str, family: Any) -> list[str]:
     if entry is None or entry["key"] != family.FAMILY.lower():
         problems.append(f"4: no __families entry for {family.FAMILY} in drift_check.yml")
         return problems
-    role = re.fullmatch(r"_(\w+)_verify_params", entry["var"])
-    if role is None:
-        problems.append(f"4: {entry['var']} is not _<role>_verify_params")
-        return problems
     imports = [
         t.get("ansible.builtin.import_role", {})
         for t in play["tasks"]
         if "ansible.builtin.import_role" in t
     ]
-    if {"name": role[1], "tasks_from": "verify_vars"} not in imports:
-        problems.append(f"4: drift_check.yml does not import {role[1]}'s verify_vars")
-    roles = repo / "roles" / role[1]
-    vars_file = roles / "vars" / "main.yml"
-    variables = yaml.safe_load(vars_file.read_text()) or {} if vars_file.is_file() else {}
-    if entry["var"] not in variables or not (roles / "tasks" / "verify_vars.yml").is_file():
-        problems.append(f"5: roles/{role[1]} lacks vars/main.yml {entry['var']} or verify_vars")
+    # `var` may list several roles' variables, merged in order (LOG: shipper and aggregator).
+    names = entry["var"] if isinstance(entry["var"], list) else [entry["var"]]
+    role_names = []
+    for name in names:
+        role = re.fullmatch(r"_(\w+)_verify_params", str(name))
+        if role is None:
+            problems.append(f"4: {name} is not _<role>_verify_params")
+            return problems
+        role_names.append(role[1])
+        if {"name": role[1], "tasks_from": "verify_vars"} not in imports:
+            problems.append(f"4: drift_check.yml does not import {role[1]}'s verify_vars")
+        roles = repo / "roles" / role[1]
+        vars_file = roles / "vars" / "main.yml"
+        variables = yaml.safe_load(vars_file.read_text()) or {} if vars_file.is_file() else {}
+        if name not in variables or not (roles / "tasks" / "verify_vars.yml").is_file():
+            problems.append(f"5: roles/{role[1]} lacks vars/main.yml {name} or verify_vars")
     checks = {c["id"]: c for c in catalog.load(repo / "controls" / "catalog.yml")}
     for check_id in family.CHECK_IDS:
         got = checks.get(check_id, {})
         if (got.get("family"), got.get("source")) != (family.FAMILY, f"library/{module_name}.py"):
             problems.append(f"6: {check_id} is not catalogued for library/{module_name}.py")
-    if not (repo / "docs" / "roles" / f"{role[1]}.md").is_file():
-        problems.append(f"7: docs/roles/{role[1]}.md is missing")
+    for role_name in role_names:
+        if not (repo / "docs" / "roles" / f"{role_name}.md").is_file():
+            problems.append(f"7: docs/roles/{role_name}.md is missing")
     return problems
 
 
