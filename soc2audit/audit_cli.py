@@ -245,7 +245,7 @@ def report(args: argparse.Namespace) -> int:
         alerts=read_alerts(evidence),
         cadence=cadence,
         key=key,
-        command=["soc2audit", *sys.argv[1:]] if sys.argv[0].endswith("soc2audit") else sys.argv,
+        command=["soc2audit", *getattr(args, "argv", sys.argv[1:])],
         now=_now(args),
     )
     try:

@@ -27,6 +27,7 @@ import datetime as dt
 import hashlib
 import html
 import json
+import os
 import shlex
 import sys
 import time
@@ -170,12 +171,19 @@ def _csv_value(value: Any) -> str:
     return str(value)
 
 
+def _create(path: Path) -> Path:
+    """An empty file with the package's mode (0640, like the other files of the package)."""
+    path.unlink(missing_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640))
+    return path
+
+
 class _Writers:
     """population.jsonl and population.csv, written as the scan goes."""
 
     def __init__(self, out: Path) -> None:
-        self.jsonl = (out / "population.jsonl").open("wb")
-        self.csv_handle = (out / "population.csv").open("w", encoding="utf-8", newline="")
+        self.jsonl = _create(out / "population.jsonl").open("wb")
+        self.csv_handle = _create(out / "population.csv").open("w", encoding="utf-8", newline="")
         self.csv = csv.writer(self.csv_handle)
         self.csv.writerow(CSV_FIELDS)
 
@@ -410,7 +418,7 @@ def render_html(
                 ["runs", figures["runs"]],
                 *[[f"rows {r}", n] for r, n in res.items()],
                 [
-                    "exceptions (open at the window's end)",
+                    "exceptions, waived ones included (open at the window's end)",
                     f"{figures['exceptions']} ({figures['exceptions_open']})",
                 ],
                 ["gaps (unexplained)", f"{figures['gaps']} ({figures['gaps_unexplained']})"],
@@ -787,7 +795,7 @@ def write_package(options: Options) -> Package:
     atomic_write(out / "report.html", page)
     files = [*DATA_FILES, "report.html"]
     if private is not None:
-        atomic_write(out / "evidence-public-key.pem", public_pem(private.public_key()), 0o644)
+        atomic_write(out / "evidence-public-key.pem", public_pem(private.public_key()))
         files.append("evidence-public-key.pem")
     manifest = {
         "format": PACKAGE_FORMAT,
@@ -812,7 +820,7 @@ def write_package(options: Options) -> Package:
     atomic_write(out / "manifest.json", raw)
     sig = out / "manifest.json.sig"
     if private is not None:
-        atomic_write(sig, private.sign(raw), 0o644)
+        atomic_write(sig, private.sign(raw))
     elif sig.exists():
         sig.unlink()
     return Package(

@@ -282,6 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return EXIT_USAGE if exc.code not in (0, None) else 0
+    # The command line as given, for the reports that state how they were produced.
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.command == "drift":
         return drift(args)
     if args.command == "evidence":
