@@ -163,12 +163,12 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _csv_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list)):
-        return json.dumps(value, sort_keys=True)
-    return str(value)
+_ENCODE = json.JSONEncoder(sort_keys=True).encode
+
+
+def _json_cell(value: Any) -> Any:
+    """observed/expected as JSON text (None stays empty, as the csv module writes it)."""
+    return None if value is None else _ENCODE(value)
 
 
 def _create(path: Path) -> Path:
@@ -179,43 +179,49 @@ def _create(path: Path) -> Path:
 
 
 class _Writers:
-    """population.jsonl and population.csv, written as the scan goes."""
+    """population.jsonl and population.csv, written as the scan goes.
+
+    The csv module writes None as an empty field and other scalars with ``str``; observed and
+    expected are JSON text.
+    """
 
     def __init__(self, out: Path) -> None:
         self.jsonl = _create(out / "population.jsonl").open("wb")
         self.csv_handle = _create(out / "population.csv").open("w", encoding="utf-8", newline="")
         self.csv = csv.writer(self.csv_handle)
         self.csv.writerow(CSV_FIELDS)
+        self.days: dict[dt.date, str] = {}
 
     def __call__(self, line: Line, row: Mapping[str, Any]) -> None:
         raw = line.raw if line.raw.endswith(b"\n") else line.raw + b"\n"
         self.jsonl.write(raw)
-        waiver = row.get("waiver") if isinstance(row.get("waiver"), Mapping) else {}
+        get = row.get
+        waiver = get("waiver")
+        if not isinstance(waiver, Mapping):
+            waiver = {}
+        day = self.days.get(line.day)
+        if day is None:
+            day = self.days[line.day] = line.day.isoformat()
         self.csv.writerow(
             (
                 line.file,
                 line.number,
-                line.day.isoformat(),
-                *(
-                    _csv_value(row.get(k))
-                    for k in (
-                        "run_id",
-                        "host",
-                        "check_id",
-                        "result",
-                        "started",
-                        "finished",
-                        "suite_version",
-                        "policy_sha256",
-                        "drift_since",
-                    )
-                ),
-                _csv_value(waiver.get("ticket")),
-                _csv_value(waiver.get("approver")),
-                _csv_value(waiver.get("expires")),
-                _csv_value(row.get("message")),
-                _csv_value(row.get("observed")),
-                _csv_value(row.get("expected")),
+                day,
+                get("run_id"),
+                get("host"),
+                get("check_id"),
+                get("result"),
+                get("started"),
+                get("finished"),
+                get("suite_version"),
+                get("policy_sha256"),
+                get("drift_since"),
+                waiver.get("ticket"),
+                waiver.get("approver"),
+                waiver.get("expires"),
+                get("message"),
+                _json_cell(get("observed")),
+                _json_cell(get("expected")),
             )
         )
 

@@ -102,7 +102,7 @@ def day_files(
     return sorted(found)
 
 
-@dataclass
+@dataclass(slots=True)
 class Line:
     """One line of a window's result file: its bytes, and the row when it is a JSON object."""
 
