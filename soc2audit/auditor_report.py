@@ -827,8 +827,9 @@ def write_package(options: Options) -> Package:
     sig = out / "manifest.json.sig"
     if private is not None:
         atomic_write(sig, private.sign(raw))
-    elif sig.exists():
-        sig.unlink()
+    else:  # a package regenerated without a key keeps no signature of an earlier run
+        sig.unlink(missing_ok=True)
+        (out / "evidence-public-key.pem").unlink(missing_ok=True)
     return Package(
         out=out,
         figures=figures,

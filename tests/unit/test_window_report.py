@@ -212,6 +212,9 @@ def test_report_without_a_key_is_unsigned_and_bad_windows_are_refused(
     )  # fmt: skip
     assert code == EXIT_OK and "NOT signed" in capsys.readouterr().out
     assert not (tmp_path / "u" / "manifest.json.sig").exists()
+    manifest = json.loads((tmp_path / "u" / "manifest.json").read_text())
+    assert manifest["key_fingerprint"] is None
+    assert "evidence-public-key.pem" not in {f["path"] for f in manifest["files"]}
     code = cli.main(["report", "--evidence-dir", str(trail.evidence), "--from", "2026-11-03",
                      "--to", "2026-11-01", "--out", str(tmp_path / "x")])  # fmt: skip
     assert code == EXIT_USAGE
