@@ -289,12 +289,24 @@ def report(args: argparse.Namespace) -> int:
 
 
 def sample(args: argparse.Namespace) -> int:
+    from soc2audit.catalog import CatalogError, load_catalog
     from soc2audit.sample import draw, rows_from_evidence, rows_from_population
     from soc2audit.window import Window, day_files
 
-    _, evidence, _ = _dirs(args)
+    _, evidence, catalog_path = _dirs(args)
     if args.n <= 0:
         print("soc2audit: --n must be positive", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        known = load_catalog(catalog_path).ids
+    except CatalogError as exc:
+        print(f"soc2audit: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.check not in known:
+        print(
+            f"soc2audit: --check {args.check!r} is not in the catalog {catalog_path}",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     since, until = args.since, args.until
     window = None

@@ -130,7 +130,7 @@ def test_alerts_are_read_in_either_shape_and_linked_by_time_and_host(tmp_path: P
         # a whole Alertmanager webhook payload
         {"status": "resolved", "alerts": [
             {"labels": {"alertname": "Soc2ClockError", "host": "edge1"},
-             "startsAt": "2026-11-02T11:00:00Z", "endsAt": "2026-11-02T11:30:00Z"},
+             "startsAt": "2026-11-02T11:00:00.123456789Z", "endsAt": "2026-11-02T11:30:00Z"},
             {"labels": {"alertname": "Soc2Other", "host": "monitor"},
              "startsAt": "2026-11-02T11:00:00Z", "endsAt": "0001-01-01T00:00:00Z"}]},
         {"unrelated": True},

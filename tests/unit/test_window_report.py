@@ -221,9 +221,9 @@ def test_report_without_a_key_is_unsigned_and_bad_windows_are_refused(
 
 
 def sample(trail: Trail, *extra: str) -> dict[str, Any]:
-    return json.loads(
-        _run(["sample", "--evidence-dir", str(trail.evidence), "--check", "PKI-02", *extra])
-    )
+    argv = ["sample", "--evidence-dir", str(trail.evidence), "--catalog",
+            str(trail.catalog_path), "--check", "PKI-02", *extra]  # fmt: skip
+    return json.loads(_run(argv))
 
 
 def _run(argv: list[str]) -> str:
@@ -255,6 +255,9 @@ def test_the_same_seed_draws_the_same_sample(trail: Trail, package: Path) -> Non
     everything = sample(trail, "--n", "100", "--seed", "1", "--from", "2026-11-02", "--to",
                         "2026-11-02")  # fmt: skip
     assert everything["frame"] == len(everything["items"]) == 4
+    unknown = ["sample", "--evidence-dir", str(trail.evidence), "--catalog",
+               str(trail.catalog_path), "--check", "PKI-99", "--n", "1", "--seed", "1"]  # fmt: skip
+    assert cli.main(unknown) == EXIT_USAGE
 
 
 def test_scan_counts_lines_that_are_not_rows(trail: Trail, tmp_path: Path) -> None:
