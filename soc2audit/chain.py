@@ -415,7 +415,13 @@ def _grown(evidence_dir: Path, state: ChainState) -> dict[str, tuple[int, str, s
         scanned = _scan_file(evidence_dir / rel, previous)
         if previous is None or scanned[0] > previous[0]:
             grown[rel] = scanned
-    for rel in state.ends:
+    from soc2audit.prune import pruned_records  # prune imports this module
+
+    pruned = pruned_records(evidence_dir)
+    for rel, (end, sha) in state.ends.items():
+        record = pruned.get(rel)
+        if record is not None and record.get("bytes") == end and record.get("file_sha256") == sha:
+            continue  # removed by `evidence prune`, as its record says
         if not (evidence_dir / rel).is_file():
             raise ChainError(
                 f"{evidence_dir / rel} was digested and is gone; run `soc2audit evidence verify`"

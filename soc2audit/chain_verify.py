@@ -112,6 +112,8 @@ class Report:
     files: int = 0
     bytes_hashed: int = 0
     head: dict[str, Any] | None = None
+    #: Files gone because ``evidence prune`` removed them, as its pruned_file records say.
+    pruned: list[str] = field(default_factory=list)
     window: dict[str, str | None] = field(default_factory=dict)
     started: float = 0.0
     duration_seconds: float = 0.0
@@ -151,6 +153,7 @@ class Report:
             "verified_at": iso_utc(dt.datetime.fromtimestamp(self.started, dt.UTC)),
             "duration_seconds": round(self.duration_seconds, 6),
             "findings": [asdict(f) for f in self.findings],
+            "pruned": list(self.pruned),
         }
 
 
@@ -678,7 +681,18 @@ def verify(
         for entry in digest.data["files"]:
             per_file.setdefault(entry["path"], []).append((digest, entry))
             ends[entry["path"]] = max(ends.get(entry["path"], 0), int(entry["end"]))
+    from soc2audit.prune import pruned_records
+
+    pruned = pruned_records(root)
     for rel, entries in sorted(per_file.items()):
+        record = pruned.get(rel)
+        if record is not None and not (root / rel).exists():
+            last_entry = max(entries, key=lambda item: int(item[1]["end"]))[1]
+            if record.get("bytes") == int(last_entry["end"]) and record.get(
+                "file_sha256"
+            ) == last_entry.get("file_sha256"):
+                report.pruned.append(rel)
+                continue
         if since is not None or until is not None:
             in_window = [
                 (d, e)

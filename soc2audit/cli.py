@@ -4,6 +4,8 @@
 
     soc2audit drift [options]        (also: python -m soc2audit drift)
     soc2audit evidence ...           the signed digest chain (soc2audit/evidence_cli.py)
+    soc2audit incident|report|sample incidents, the auditor's window export, samples
+                                     (soc2audit/audit_cli.py)
 
 Exit status: the table in soc2audit/exitcodes.py (printed by --help).
 """
@@ -21,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from soc2audit import evidence_cli
+from soc2audit import audit_cli, evidence_cli
 from soc2audit.exitcodes import EXIT_RUN_FAILED, EXIT_USAGE, MEANINGS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -134,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the outcome as JSON (run_id, counts, exit_code, paths) instead of the table",
     )
     evidence_cli.add_parser(sub)
+    audit_cli.add_parsers(sub)
     return parser
 
 
@@ -279,10 +282,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return EXIT_USAGE if exc.code not in (0, None) else 0
+    # The command line as given, for the reports that state how they were produced.
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.command == "drift":
         return drift(args)
     if args.command == "evidence":
         return evidence_cli.run(args)
+    if args.command == "incident":
+        return audit_cli.incident(args)
+    if args.command == "report":
+        return audit_cli.report(args)
+    if args.command == "sample":
+        return audit_cli.sample(args)
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
 

@@ -7,6 +7,7 @@ soc2audit evidence digest       write the digests of every interval that has end
 soc2audit evidence rotate-key   new key, announced in a digest signed by the old one
 soc2audit evidence anchor       write the chain head's record for write-once storage
 soc2audit evidence verify       walk the chain; findings, exit status, metrics
+soc2audit evidence prune        remove evidence past retention that an anchor covers
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from soc2audit.chain_verify import DEFAULT_GRACE, KINDS, verify, verify_metrics
 from soc2audit.exitcodes import (
     EVIDENCE_MEANINGS,
     EXIT_EVIDENCE_NO_CHAIN,
+    EXIT_EVIDENCE_PRUNE_REFUSED,
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_USAGE,
@@ -45,6 +47,7 @@ REPO = Path(__file__).resolve().parent.parent
 #: The signing key's default place: in the checkout, outside evidence/, never committed.
 DEFAULT_KEY = Path(".evidence-key") / "evidence-ed25519.pem"
 KEY_ENV = "SOC2AUDIT_EVIDENCE_KEY"
+RETENTION_ENV = "SOC2AUDIT_EVIDENCE_RETENTION_DAYS"
 
 
 def _exit_table() -> str:
@@ -215,6 +218,43 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="write soc2audit_evidence_verify_* (Prometheus text) to FILE atomically",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="only the findings and outcome")
+
+    p = cmds.add_parser(
+        "prune",
+        help="remove evidence files older than DATE, past retention and anchored",
+        description="Remove evidence day files older than --before. Refuses (exit 16, nothing "
+        "removed) when --before is inside the retention or any such file is not covered by "
+        "an anchored digest (docs/evidence.md, Prune).",
+    )
+    _common(p, key=False)
+    p.add_argument(
+        "--before",
+        required=True,
+        type=dt.date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="remove day files of days before this one",
+    )
+    p.add_argument(
+        "--retention-days",
+        type=int,
+        default=None,
+        metavar="DAYS",
+        help="keep this many days (default: $SOC2AUDIT_EVIDENCE_RETENTION_DAYS, else 365)",
+    )
+    p.add_argument(
+        "--anchor",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="anchor record(s) from write-once storage (repeatable; the newest valid one counts)",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="say what would be removed, remove nothing"
+    )
+    p.add_argument(
+        "--now", type=_moment, metavar="TIME", help="take TIME as the current time (tests, replay)"
+    )
     return evidence
 
 
@@ -279,6 +319,8 @@ def run(args: argparse.Namespace) -> int:
             else:
                 print(f"new key {fp} announced in {digest.rel}, signed by the old key")
             return EXIT_OK
+        if command == "prune":
+            return _prune(args, evidence)
     except NoKeyError as exc:
         print(f"soc2audit: {exc}", file=sys.stderr)
         return EXIT_EVIDENCE_NO_CHAIN
@@ -325,3 +367,24 @@ def _verify(args: argparse.Namespace, evidence: Path) -> int:
     outcome = "verified" if report.ok else EVIDENCE_MEANINGS[report.exit_code]
     print(f"evidence {outcome} (exit status {report.exit_code})")
     return report.exit_code
+
+
+def _prune(args: argparse.Namespace, evidence: Path) -> int:
+    from soc2audit.prune import DEFAULT_RETENTION_DAYS, PruneRefused, prune
+
+    retention = args.retention_days
+    if retention is None:
+        retention = int(os.environ.get(RETENTION_ENV) or DEFAULT_RETENTION_DAYS)
+    try:
+        done = prune(evidence, args.before, args.anchor, retention, args.now, args.dry_run)
+    except PruneRefused as exc:
+        print("soc2audit: evidence prune refused, nothing removed:", file=sys.stderr)
+        for reason in exc.reasons:
+            print(f"  {reason}", file=sys.stderr)
+        return EXIT_EVIDENCE_PRUNE_REFUSED
+    verb = "would remove" if args.dry_run else "removed"
+    for item in done.files:
+        print(f"{verb} {item['path']} ({item['bytes']} bytes, sha256 {item['file_sha256']})")
+    anchor = f" (anchored digest #{done.anchor['sequence']})" if done.anchor else ""
+    print(f"{len(done.files)} file(s) {verb}{anchor}")
+    return EXIT_OK

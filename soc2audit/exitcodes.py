@@ -4,7 +4,7 @@
 
 ``soc2audit drift``, ``python -m soc2audit.summary`` and the ``exit_code`` the drift run's merge
 returns (``soc2audit.results.exit_code``) all use these values; docs/drift.md and the CLI's
-``--help`` describe them. ``soc2audit evidence`` uses 0, 3, 10-15 and 64 (EVIDENCE_MEANINGS,
+``--help`` describe them. ``soc2audit evidence`` uses 0, 3, 10-16 and 64 (EVIDENCE_MEANINGS,
 docs/evidence.md).
 """
 
@@ -36,6 +36,8 @@ EXIT_EVIDENCE_UNREFERENCED = 14
 """Evidence files or bytes that no digest references."""
 EXIT_EVIDENCE_NO_CHAIN = 15
 """Nothing to verify or sign with: no digest yet, or (``evidence digest``) no signing key."""
+EXIT_EVIDENCE_PRUNE_REFUSED = 16
+"""``evidence prune`` removed nothing: inside the retention, or not anchored."""
 
 #: status -> one line for --help and the docs, in order.
 MEANINGS: dict[int, str] = {
@@ -62,5 +64,7 @@ EVIDENCE_MEANINGS: dict[int, str] = {
     "malformed",
     EXIT_EVIDENCE_UNREFERENCED: "evidence files or bytes that no digest references",
     EXIT_EVIDENCE_NO_CHAIN: "no digest to verify yet, or no signing key (run keygen)",
+    EXIT_EVIDENCE_PRUNE_REFUSED: "prune: nothing removed, a file is inside the retention or "
+    "not anchored",
     EXIT_USAGE: "bad command line",
 }

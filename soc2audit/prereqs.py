@@ -90,6 +90,10 @@ NEEDS: tuple[Need, ...] = (
     # make test on top of the lab.
     Need("openssl", "openssl", "molecule's PKI checks and the mTLS tests", "test"),
     Need("git", "git", "the benchmark and CI record the commit they measured", "test"),
+    # The window export's browser test (tests/unit/test_report_browser.py): report.html opened
+    # headless, heatmap checked, screenshot kept, network log read. About 2 minutes to install
+    # on the reference machine (measured 111 s without recommends, 2026-12-06).
+    Need("chromium", "chromium", "opens the auditor report headless in its browser test", "test"),
     # Components built from language registries (soc2audit/components.py), for the tests that
     # run them. Debian 12's golang-go (1.19) is too old for versitygw: the upstream toolchain,
     # preinstalled on the reference machines; components.py names an older one.
