@@ -487,6 +487,40 @@ def assess_flags(files: list[dict[str, Any]], flags: dict[str, int]) -> dict[str
     return {"problems": problems}
 
 
+def _read_json(path: str) -> Any:
+    """A JSON file's content, None when missing or unreadable."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        return None
+
+
+def assess_restorations(stats: Any, acks: Any) -> list[str]:
+    """LOG-08, the part the flags alone cannot show: the store writer found +a cleared on a file
+    it had made append-only and set it again (stats.json ``append_restorations``). Each one
+    fails the check until an operator acknowledges it (``log-store ack``, acks.json) after the
+    restoration's time."""
+    if not isinstance(stats, dict):
+        return []
+    found = [r for r in stats.get("append_restorations") or [] if isinstance(r, dict)]
+    acked = [
+        str(a.get("acknowledged") or "")
+        for a in ((acks or {}).get("append_restorations") or [] if isinstance(acks, dict) else [])
+        if isinstance(a, dict)
+    ]
+    last_ack = max(acked, default="")
+    open_ = [r for r in found if str(r.get("at") or "") > last_ack]
+    if not open_:
+        return []
+    latest = open_[-1]
+    return [
+        f"{len(open_)} time(s) the store writer found +a cleared and set it again, not yet "
+        f"acknowledged (latest: {latest.get('path')} at {latest.get('at')}; investigate, then "
+        f"`log-store ack --state-dir <state dir> --note <ticket>`)"
+    ]
+
+
 def parse_sha256_file(text: str) -> tuple[str, str] | None:
     """(hex digest, file name) of a one-line sha256sum file."""
     match = re.fullmatch(r"([0-9a-f]{64}) [ *](\S.*)\n?", text)
@@ -1465,6 +1499,10 @@ def verify_aggregator(agg: dict[str, Any], now: float | None = None) -> dict[str
             with contextlib.suppress(OSError):
                 flags[entry["path"]] = get_flags(entry["path"])
         flag_result = assess_flags(files, flags)
+        flag_result["problems"] += assess_restorations(
+            _read_json(os.path.join(agg["state_dir"], "stats.json")),
+            _read_json(os.path.join(agg["state_dir"], "acks.json")),
+        )
         data = [e for e in files if e["kind"] == "data"]
         checks.append(
             _check(

@@ -14,6 +14,8 @@ import hashlib
 import importlib.machinery
 import importlib.util
 import json
+import os
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -444,3 +446,44 @@ def test_pruning_a_file_drops_its_dedup_rows_and_only_those(tmp_path: Path) -> N
         assert all("2025-01-01" not in p for p in paths)
     finally:
         s.close()
+
+
+def test_a_cleared_append_flag_is_set_again_and_kept_as_evidence_until_acknowledged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Someone clears +a on the active file: the writer sets it again on its next open (a file
+    is never left unprotected) and records that in stats.json at once; `log-store ack` writes
+    the operator's acknowledgement beside it, never into the writer's stats.json."""
+    flags: dict[int, int] = {}
+    set_calls: list[int] = []
+
+    def get(fd: int) -> int:
+        return flags.get(os.fstat(fd).st_ino, 0)
+
+    def ioctl(fd: int, request: int, arg: bytes) -> bytes:
+        flags[os.fstat(fd).st_ino] = struct.unpack("i", arg)[0]
+        set_calls.append(fd)
+        return arg
+
+    monkeypatch.setattr(ls, "get_flags", get)
+    monkeypatch.setattr(ls.fcntl, "ioctl", ioctl)
+    state = tmp_path / "state"
+    store = ls.Store(tmp_path / "root", state, attrs=True)
+    now = dt.datetime(2026, 12, 6, tzinfo=UTC)
+    assert store.store(wire(msg="one"), "soc2@32473", now) == "stored"
+    # A new file gets +a without a record: nothing was ever unprotected.
+    assert "append_restorations" not in store.stats
+    path = tmp_path / "root" / "edge1" / "2026-12-06.jsonl"
+    store.close()
+    flags[path.stat().st_ino] = 0  # chattr -a
+    store = ls.Store(tmp_path / "root", state, attrs=True)
+    assert store.store(wire(msg="two"), "soc2@32473", now) == "stored"
+    assert flags[path.stat().st_ino] & ls.FS_APPEND_FL
+    on_disk = json.loads((state / "stats.json").read_text())
+    assert [r["path"] for r in on_disk["append_restorations"]] == [str(path)]
+    store.close()
+    assert ls.main(["ack", "--state-dir", str(state), "--note", "TICKET-1 test"]) == 0
+    acks = json.loads((state / "acks.json").read_text())
+    assert acks["append_restorations"][0]["note"] == "TICKET-1 test"
+    assert acks["append_restorations"][0]["acknowledged"] >= on_disk["append_restorations"][0]["at"]
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["note"] == "TICKET-1 test"

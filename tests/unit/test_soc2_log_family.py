@@ -520,3 +520,22 @@ def test_molecule_recording_records_flags_and_stats() -> None:
     now = dt.datetime(2026, 12, 6, 16, tzinfo=dt.UTC).timestamp()
     got = fam.assess_attribution(stats, now)
     assert got["problems"] == [] and got["observed"]["stored"] == 3
+
+
+def test_log08_fails_for_a_restored_append_flag_until_acknowledged() -> None:
+    stats = {
+        "append_restorations": [
+            {
+                "path": "/srv/soc2audit/logs/edge1/2026-12-06.jsonl",
+                "at": "2026-12-06T10:00:00.000000Z",
+            }
+        ]
+    }
+    problems = fam.assess_restorations(stats, None)
+    assert len(problems) == 1 and "edge1/2026-12-06.jsonl" in problems[0], problems
+    before = {"append_restorations": [{"acknowledged": "2026-12-06T09:00:00.000000Z"}]}
+    assert len(fam.assess_restorations(stats, before)) == 1
+    after = {"append_restorations": [{"acknowledged": "2026-12-06T10:05:00.000000Z", "note": "T"}]}
+    assert fam.assess_restorations(stats, after) == []
+    assert fam.assess_restorations(None, None) == []
+    assert fam.assess_restorations({"days": {}}, "not a dict") == []
