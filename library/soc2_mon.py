@@ -34,7 +34,8 @@ requirements:
 options:
   exporter:
     description:
-      - node_exporter's settings (the node_exporter role's C(_node_exporter_verify_params.exporter)).
+      - node_exporter's settings (the node_exporter role's
+        C(_node_exporter_verify_params.exporter)).
     type: dict
     suboptions:
       enabled:
@@ -65,24 +66,26 @@ options:
         default: 9100
       server_name:
         description:
-          - Name the exporter's certificate must carry (TLS server name); empty skips the name check.
+          - Name the exporter's certificate must carry (TLS server name); empty skips the
+            name check.
         type: str
         default: ""
       ca_path:
         description:
-          - The CA bundle the exporter's certificate chains to and client certificates are verified against.
+          - The CA bundle the exporter's certificate chains to and client certificates are
+            verified against.
         type: path
         default: /etc/ssl/soc2audit/ca-chain.pem
       client_cert_path:
         description:
           - Client certificate the probe presents; empty or absent only checks the refusal.
         type: str
-        default: ""
+        default: /etc/ssl/soc2audit/host.crt
       client_key_path:
         description:
           - Its key.
         type: str
-        default: ""
+        default: /etc/ssl/soc2audit/private/host.key
       textfile_dir:
         description:
           - The textfile collector's directory.

@@ -50,8 +50,8 @@ EXPORTER_SPEC: dict[str, dict[str, Any]] = {
     "port": {"type": "int", "default": 9100},
     "server_name": {"type": "str", "default": ""},
     "ca_path": {"type": "path", "default": "/etc/ssl/soc2audit/ca-chain.pem"},
-    "client_cert_path": {"type": "str", "default": ""},
-    "client_key_path": {"type": "str", "default": ""},
+    "client_cert_path": {"type": "str", "default": "/etc/ssl/soc2audit/host.crt"},
+    "client_key_path": {"type": "str", "default": "/etc/ssl/soc2audit/private/host.key"},
     "textfile_dir": {"type": "path", "default": "/var/lib/prometheus/node-exporter"},
     "textfile_group": {"type": "str", "default": "soc2audit-metrics"},
     "textfile_mode": {"type": "str", "default": "2775"},
@@ -141,15 +141,17 @@ def probe(
         out["error"] = f"client TLS setup: {exc}"
         return out
     try:
-        with socket.create_connection((address, port), timeout=TIMEOUT_SECONDS) as raw:
-            with ctx.wrap_socket(raw, server_hostname=server_name or None) as tls:
-                out["version"] = tls.version()
-                conn = http.client.HTTPConnection(address, port, timeout=TIMEOUT_SECONDS)
-                conn.sock = tls
-                conn.request("GET", "/metrics", headers={"Host": server_name or address})
-                resp = conn.getresponse()
-                out["status"] = resp.status
-                out["body"] = resp.read().decode("utf-8", errors="replace")
+        with (
+            socket.create_connection((address, port), timeout=TIMEOUT_SECONDS) as raw,
+            ctx.wrap_socket(raw, server_hostname=server_name or None) as tls,
+        ):
+            out["version"] = tls.version()
+            conn = http.client.HTTPConnection(address, port, timeout=TIMEOUT_SECONDS)
+            conn.sock = tls
+            conn.request("GET", "/metrics", headers={"Host": server_name or address})
+            resp = conn.getresponse()
+            out["status"] = resp.status
+            out["body"] = resp.read().decode("utf-8", errors="replace")
     except (OSError, ssl.SSLError, http.client.HTTPException) as exc:
         out["error"] = f"{type(exc).__name__}: {exc}"
     return out
@@ -157,9 +159,7 @@ def probe(
 
 def scrape_facts(body: str, metrics_file: str) -> dict[str, Any]:
     """What the scrape says about the textfile collector and the build."""
-    mtimes = {
-        os.path.basename(name): float(value) for name, value in MTIME_RE.findall(body)
-    }
+    mtimes = {os.path.basename(name): float(value) for name, value in MTIME_RE.findall(body)}
     errors = SCRAPE_ERROR_RE.findall(body)
     build = BUILD_INFO_RE.search(body)
     return {
@@ -302,9 +302,7 @@ def verify_exporter(module: Any, exp: dict[str, Any], now: float | None = None) 
         else {k: v for k, v in with_cert.items() if k != "body"},
     }
     result, message, observed = assess_mtls(config_problems, with_cert, without)
-    checks.append(
-        make_check("MON-02", result, observed, "mTLS required and served", message)
-    )
+    checks.append(make_check("MON-02", result, observed, "mTLS required and served", message))
 
     scraped = None
     if with_cert is not None and with_cert["status"] == 200:
@@ -326,11 +324,11 @@ def verify_exporter(module: Any, exp: dict[str, Any], now: float | None = None) 
             group_name = grp.getgrgid(dir_stat.st_gid).gr_name
         except KeyError:
             group_name = str(dir_stat.st_gid)
-    result, message, observed = assess_textfile(
-        exp, dir_stat, group_name, file_stat, scraped, now
-    )
+    result, message, observed = assess_textfile(exp, dir_stat, group_name, file_stat, scraped, now)
     checks.append(
-        make_check("MON-03", result, observed, f"{exp['textfile_group']} {exp['textfile_mode']}", message)
+        make_check(
+            "MON-03", result, observed, f"{exp['textfile_group']} {exp['textfile_mode']}", message
+        )
     )
     # No observation of its own: Prometheus has node_textfile_mtime_seconds for the file's age.
     return {"checks": checks, "observations": [], "exporter": facts}
