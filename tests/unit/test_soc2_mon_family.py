@@ -220,6 +220,7 @@ def test_module_rejects_bad_parameters(capsys: pytest.CaptureFixture[str]) -> No
             "port": 70000,
             "textfile_mode": "rwx",
             "client_cert_path": "/c",
+            "client_key_path": "",
         }
     }
     rc, result = invoke(soc2_mon.main, args, capsys)
