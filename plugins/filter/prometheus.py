@@ -1,0 +1,111 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Filters of the prometheus role: duration and size checks for preflight, the scrape targets
+from the inventory, and the bcrypt hashes of the web users."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+# Prometheus' model.ParseDuration (2.42): units in this order, each at most once, no fractions.
+_DURATION_RE = re.compile(
+    r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$"
+)
+_DURATION_UNITS = (365 * 86400, 7 * 86400, 86400, 3600, 60, 1, 0.001)
+# --storage.tsdb.retention.size (units.Base2Bytes): an integer and a unit.
+_SIZE_RE = re.compile(r"^[0-9]+(B|KB|MB|GB|TB|PB|EB)$")
+# bcrypt's own base64 alphabet (salts and hashes).
+_BCRYPT_B64 = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+    b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+)
+
+
+def prom_duration_seconds(value: Any) -> float | None:
+    """Seconds of a Prometheus duration (``15s``, ``1h30m``, ``90d``), None when it does not
+    parse as Prometheus parses it. ``0`` is zero seconds, as in Prometheus."""
+    text = str(value if value is not None else "").strip()
+    if text == "0":
+        return 0.0
+    match = _DURATION_RE.match(text)
+    if not text or match is None:
+        return None
+    return float(
+        sum(int(n) * unit for n, unit in zip(match.groups(), _DURATION_UNITS, strict=True) if n is not None)
+    )
+
+
+def prom_duration_ok(value: Any, allow_zero: bool = False) -> bool:
+    """True for a Prometheus duration (above zero unless ``allow_zero``)."""
+    seconds = prom_duration_seconds(value)
+    return seconds is not None and (allow_zero or seconds > 0)
+
+
+def prom_size_ok(value: Any) -> bool:
+    """True for a retention size Prometheus accepts (``512MB``, ``10GB``); '' means no limit."""
+    text = str(value if value is not None else "")
+    return text == "" or _SIZE_RE.match(text) is not None
+
+
+def prometheus_targets(
+    hostvars: Mapping[str, Any],
+    groups: Mapping[str, Iterable[str]],
+    scrape_groups: Iterable[str],
+    port: int,
+) -> list[dict[str, Any]]:
+    """The node_exporter targets of the hosts in ``scrape_groups``, sorted by inventory name:
+    ``[{targets: ["<address>:<port>"], labels: {__soc2audit_host: <inventory name>}}]``.
+
+    The address is the host's ``prometheus_target_address``, else its ``ansible_host``, else its
+    inventory name (the pki role puts ``ansible_host`` into every certificate's SANs, so the
+    exporter's certificate verifies against it). The scrape config relabels
+    ``__soc2audit_host`` into ``instance``, so a series carries the inventory name whatever the
+    address.
+    """
+    names: set[str] = set()
+    for group in scrape_groups:
+        names.update(str(h) for h in groups.get(str(group), ()))
+    out: list[dict[str, Any]] = []
+    for name in sorted(names):
+        host = hostvars.get(name, {}) or {}
+        address = str(host.get("prometheus_target_address") or host.get("ansible_host") or name)
+        if ":" in address and not address.startswith("["):
+            address = f"[{address}]"
+        out.append({"targets": [f"{address}:{int(port)}"], "labels": {"__soc2audit_host": name}})
+    return out
+
+
+def bcrypt_salt(seed: str) -> bytes:
+    """A bcrypt salt (22 characters of bcrypt's base64) derived from ``seed``."""
+    digest = hashlib.sha256(str(seed).encode("utf-8")).digest()[:16]
+    return base64.b64encode(digest).translate(_BCRYPT_B64)[:22]
+
+
+def prom_bcrypt(password: Any, seed: Any, rounds: int = 10) -> str:
+    """bcrypt hash (``$2b$``) of ``password`` for a web config's ``basic_auth_users``.
+
+    The salt comes from ``seed`` (the role passes the host, the user name and a hash of the
+    password), so the same password gives the same hash on every run and the template stays
+    idempotent; another host, user or password gives another salt.
+    """
+    import bcrypt  # control-node package (requirements.txt); only needed with basic auth
+
+    salt = b"$2b$%02d$" % int(rounds) + bcrypt_salt(f"{seed}\0{password}")
+    return bcrypt.hashpw(str(password).encode("utf-8"), salt).decode("ascii")
+
+
+class FilterModule:
+    """The prometheus role's filters."""
+
+    def filters(self) -> dict[str, Any]:
+        return {
+            "soc2audit_prom_duration_ok": prom_duration_ok,
+            "soc2audit_prom_duration_seconds": prom_duration_seconds,
+            "soc2audit_prom_size_ok": prom_size_ok,
+            "soc2audit_prometheus_targets": prometheus_targets,
+            "soc2audit_prom_bcrypt": prom_bcrypt,
+        }
