@@ -265,9 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=9097)
     parser.add_argument("--cert", required=True, help="server certificate (full chain)")
     parser.add_argument("--key", required=True, help="its private key")
-    parser.add_argument(
-        "--ca", required=True, help="CA bundle of the client certificates"
-    )
+    parser.add_argument("--ca", required=True, help="CA bundle of the client certificates")
     parser.add_argument("--evidence-dir", required=True)
     parser.add_argument(
         "--allowed-client-name",

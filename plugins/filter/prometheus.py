@@ -34,9 +34,8 @@ def prom_duration_seconds(value: Any) -> float | None:
     match = _DURATION_RE.match(text)
     if not text or match is None:
         return None
-    return float(
-        sum(int(n) * unit for n, unit in zip(match.groups(), _DURATION_UNITS, strict=True) if n is not None)
-    )
+    parts = zip(match.groups(), _DURATION_UNITS, strict=True)
+    return float(sum(int(n) * unit for n, unit in parts if n is not None))
 
 
 def prom_duration_ok(value: Any, allow_zero: bool = False) -> bool:
