@@ -97,6 +97,36 @@ def prom_bcrypt(password: Any, seed: Any, rounds: int = 10) -> str:
     return bcrypt.hashpw(str(password).encode("utf-8"), salt).decode("ascii")
 
 
+def _rule_name(rule: Mapping[str, Any]) -> str:
+    return str(rule.get("alert") or rule.get("record") or "")
+
+
+def prom_rule_files(files: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """For the MON verifier: each rule file's ``path``, the SHA-256 of the ``content`` the role
+    installs, and its groups with their rule names (alert or record) in file order."""
+    import yaml  # control node: PyYAML comes with ansible-core
+
+    out: list[dict[str, Any]] = []
+    for item in files:
+        content = str(item.get("content", ""))
+        parsed = yaml.safe_load(content) or {}
+        groups = [
+            {
+                "name": str(group.get("name", "")),
+                "rules": [_rule_name(rule) for rule in group.get("rules") or []],
+            }
+            for group in parsed.get("groups") or []
+        ]
+        out.append(
+            {
+                "path": str(item["path"]),
+                "sha256": hashlib.sha256(content.encode("utf-8")).hexdigest(),
+                "groups": groups,
+            }
+        )
+    return out
+
+
 class FilterModule:
     """The prometheus role's filters."""
 
@@ -107,4 +137,5 @@ class FilterModule:
             "soc2audit_prom_size_ok": prom_size_ok,
             "soc2audit_prometheus_targets": prometheus_targets,
             "soc2audit_prom_bcrypt": prom_bcrypt,
+            "soc2audit_prom_rule_files": prom_rule_files,
         }
