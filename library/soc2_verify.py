@@ -124,6 +124,7 @@ durations:
 from ansible.module_utils import (
     soc2_auditd_family,
     soc2_log_family,
+    soc2_mon_family,
     soc2_nft_family,
     soc2_pki_family,
     soc2_time_family,
@@ -138,6 +139,7 @@ FAMILIES = registry(
     soc2_nft_family,
     soc2_log_family,
     soc2_auditd_family,
+    soc2_mon_family,
 )
 
 
