@@ -69,9 +69,13 @@ def notification_rows(
     for alert in alerts:
         if not isinstance(alert, Mapping):
             raise PayloadError("an alert is not a JSON object")
-        labels = alert.get("labels") or {}
+        labels = alert.get("labels")
+        labels = {} if labels is None else labels
         if not isinstance(labels, Mapping):
             raise PayloadError("an alert's labels are not an object")
+        annotations = alert.get("annotations") or {}
+        if not isinstance(annotations, Mapping):
+            raise PayloadError("an alert's annotations are not an object")
         status = str(alert.get("status") or payload.get("status") or "")
         if status not in ("firing", "resolved"):
             raise PayloadError(f"unknown alert status {status!r}")
@@ -81,9 +85,7 @@ def notification_rows(
                 "alertname": str(labels.get("alertname", "")),
                 "status": status,
                 "labels": {str(k): str(v) for k, v in sorted(labels.items())},
-                "annotations": {
-                    str(k): str(v) for k, v in sorted((alert.get("annotations") or {}).items())
-                },
+                "annotations": {str(k): str(v) for k, v in sorted(annotations.items())},
                 "starts_at": alert.get("startsAt"),
                 "ends_at": _end_time(alert.get("endsAt")),
                 "received": iso_utc(received),
