@@ -269,6 +269,32 @@ def check_alertmanager(healthy: Answer, managers: Answer, alertmanager_url: str)
     )
 
 
+def _webhook_item(config: str, host_port: str) -> str | None:
+    """The text of the webhook_configs item whose url points at ``host_port``, in the YAML
+    Alertmanager serves as its loaded configuration (no YAML parser on the host: the item is
+    the lines from its ``- `` to the next line indented no deeper than that dash)."""
+    lines = config.splitlines()
+    for index, line in enumerate(lines):
+        stripped = line.lstrip(" -")
+        if not (stripped.startswith("url:") and host_port in stripped):
+            continue
+        indent = len(line) - len(stripped)
+        start = index
+        while start >= 0:
+            candidate = lines[start]
+            dash = len(candidate) - len(candidate.lstrip(" "))
+            if candidate.lstrip(" ").startswith("- ") and dash + 2 == indent:
+                break
+            start -= 1
+        if start < 0:
+            return None
+        end = start + 1
+        while end < len(lines) and (len(lines[end]) - len(lines[end].lstrip(" "))) > indent - 2:
+            end += 1
+        return "\n".join(lines[start:end])
+    return None
+
+
 def check_receiver(health: Answer, am_status: Answer, receiver_url: str) -> dict[str, Any]:
     """MON-08 from the receiver's /healthz and Alertmanager's /api/v2/status (its config)."""
     want = _host_port(receiver_url)
@@ -285,10 +311,10 @@ def check_receiver(health: Answer, am_status: Answer, receiver_url: str) -> dict
     if am_status[2] or am_status[0] != 200:
         problems.append(f"Alertmanager's configuration not read: {am_status[2] or am_status[0]}")
     else:
-        block = config[config.find(want) :] if want in config else ""
-        if not block:
+        item = _webhook_item(config, want)
+        if item is None:
             problems.append(f"Alertmanager's loaded configuration has no webhook to {want}")
-        elif "send_resolved: true" not in block.split("- name:", 1)[0]:
+        elif not re.search(r"(^|\n)\s*(- )?send_resolved: true\b", item):
             problems.append(f"the webhook to {want} does not send resolved notifications")
     if problems:
         return make_check("MON-08", "fail", observed, want, "; ".join(problems))
