@@ -44,6 +44,15 @@ def prom_duration_ok(value: Any, allow_zero: bool = False) -> bool:
     return seconds is not None and (allow_zero or seconds > 0)
 
 
+def prom_invalid_durations(
+    durations: Mapping[str, Any], allow_zero: Iterable[str] = ()
+) -> list[str]:
+    """The names of ``durations`` ({name: value}) that are not Prometheus durations above zero
+    (or at least zero for the names in ``allow_zero``), sorted."""
+    zero_ok = set(allow_zero)
+    return sorted(k for k, v in durations.items() if not prom_duration_ok(v, k in zero_ok))
+
+
 def prom_size_ok(value: Any) -> bool:
     """True for a retention size Prometheus accepts (``512MB``, ``10GB``); '' means no limit."""
     text = str(value if value is not None else "")
@@ -133,6 +142,7 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "soc2audit_prom_duration_ok": prom_duration_ok,
+            "soc2audit_prom_invalid_durations": prom_invalid_durations,
             "soc2audit_prom_duration_seconds": prom_duration_seconds,
             "soc2audit_prom_size_ok": prom_size_ok,
             "soc2audit_prometheus_targets": prometheus_targets,

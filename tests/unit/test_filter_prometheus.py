@@ -101,3 +101,8 @@ def test_rule_file_expectations() -> None:
     }
     (empty,) = prom.prom_rule_files([{"path": "/e.yml", "content": "# none\ngroups: []\n"}])
     assert empty["groups"] == []
+
+
+def test_invalid_durations_are_named() -> None:
+    durations = {"a": "15s", "b": "15 seconds", "c": "0s", "d": "0s"}
+    assert prom.prom_invalid_durations(durations, ["d"]) == ["b", "c"]
