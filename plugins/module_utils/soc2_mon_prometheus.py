@@ -158,6 +158,10 @@ def _parse_time(text: str) -> float | None:
     return moment.timestamp() + (float("0." + frac) if frac else 0.0)
 
 
+def _by_name(groups: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(({"name": g["name"], "rules": list(g["rules"])} for g in groups), key=str)
+
+
 def check_rules(
     rules: Answer,
     runtime: Answer,
@@ -206,7 +210,8 @@ def check_rules(
             problems.append(f"{path} on disk is not the file the role renders (SHA-256 differs)")
         if loaded_at is not None and float(disk.get("mtime", 0)) > loaded_at:
             problems.append(f"{path} changed after Prometheus last loaded its configuration")
-        if loaded.get(path, []) != item["groups"]:
+        # The API lists a file's groups by name; the rules keep their order within a group.
+        if _by_name(loaded.get(path, [])) != _by_name(item["groups"]):
             problems.append(
                 f"{path}: Prometheus serves groups {json.dumps(loaded.get(path, []))}, "
                 f"the role rendered {json.dumps(item['groups'])}"

@@ -282,3 +282,10 @@ def test_the_family_interface_and_its_parameters() -> None:
     )
     assert any("prometheus.url" in p for p in problems)
     assert any("password is required" in p for p in problems)
+
+
+def test_groups_are_compared_whatever_order_the_api_lists_them_in() -> None:
+    expected = [{**EXPECTED[0], "groups": [{"name": "z", "rules": ["A"]}, *EXPECTED[0]["groups"]]}]
+    z = {"name": "z", "file": RULES_PATH, "rules": [{"name": "A", "health": "ok"}]}
+    check = mon.check_rules(rules_answer([loaded(), z]), RUNTIME, DISK, expected)
+    assert check["result"] == "pass", check
