@@ -190,17 +190,21 @@ class Handler(BaseHTTPRequestHandler):
         self._reply(200 if health["status"] == "ok" else 503, health)
 
     def do_POST(self) -> None:
-        if self._refuse_peer():
-            return
         try:
             length = int(self.headers.get("Content-Length", "-1"))
         except ValueError:
             length = -1
         if length < 0 or length > MAX_BODY_BYTES:
+            self.close_connection = True
             self._reply(411 if length < 0 else 413, {"error": "bad Content-Length"})
             return
+        # Read the body before any answer: a TLS connection closed with unread data loses the
+        # answer on the client's side.
+        body = self.rfile.read(length)
+        if self._refuse_peer():
+            return
         try:
-            payload = json.loads(self.rfile.read(length) or b"null")
+            payload = json.loads(body or b"null")
             written = self.receiver.record(payload, _peer_name(self._cert()))
         except (ValueError, PayloadError) as exc:
             self._reply(400, {"error": str(exc)})
