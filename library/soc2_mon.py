@@ -1,14 +1,14 @@
 #!/usr/bin/python
 # Copyright: soc2-audit-metrics contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Ansible module soc2_mon: read-only verification of node_exporter (MON-01 .. MON-03)."""
+"""Ansible module soc2_mon: read-only verification of the monitoring (MON family)."""
 
 from __future__ import annotations
 
 DOCUMENTATION = r"""
 ---
 module: soc2_mon
-short_description: Verify node_exporter over mTLS and its textfile directory (MON-01 to MON-03)
+short_description: Verify node_exporter, Prometheus, Alertmanager and the evidence receiver (MON)
 description:
   - "In one module run on the host: one C(systemctl show) of the exporter's unit, the rendered
     web configuration, TLS connections from the host to its own exporter, and a stat of the
@@ -22,8 +22,21 @@ description:
     O(exporter.textfile_mode); O(exporter.metrics_file) in it is at most
     O(exporter.max_metrics_age_seconds) old; with a scrape, node_exporter serves the file and
     reports no textfile scrape error."
-  - Returns one result per check id, always all three; V(not_applicable) when
-    O(exporter.enabled) is V(false).
+  - "On a monitor, asks Prometheus, Alertmanager and soc2audit's evidence receiver over their own
+    TLS (the client certificate O(prometheus.cert_path), and basic auth when
+    O(prometheus.username) is set), and reads the rule files the role installed."
+  - "C(MON-05): every host of O(prometheus.expected_instances) is an active target of the job
+    O(prometheus.job) and its health is C(up)."
+  - "C(MON-06): each file of O(prometheus.rule_files) has the SHA-256 of the role's rendering,
+    Prometheus' last configuration reload succeeded and came after the file's last change, the
+    groups and rules Prometheus serves from it are exactly the rendered ones, no other rule file
+    is loaded and no rule is in error."
+  - "C(MON-07): Alertmanager answers C(/-/healthy) and Prometheus lists it among its active
+    Alertmanagers."
+  - "C(MON-08): the evidence receiver answers C(/healthz) with C(ok) and Alertmanager's loaded
+    configuration has a webhook to it with C(send_resolved: true)."
+  - Returns one result per check id, always all seven; MON-01 to MON-03 are V(not_applicable)
+    when O(exporter.enabled) is V(false), MON-05 to MON-08 when O(prometheus.enabled) is V(false).
 version_added: "0.1.0"
 author:
   - soc2-audit-metrics contributors
@@ -31,6 +44,7 @@ extends_documentation_fragment:
   - soc2_checks
 requirements:
   - Linux with systemd; node_exporter converged by the node_exporter role
+  - on a monitor, the prometheus role
 options:
   exporter:
     description:
@@ -111,8 +125,112 @@ options:
           - Oldest the metrics file may be.
         type: int
         default: 7200
-notes:
-  - The Prometheus and Alertmanager checks of the MON family are not part of this module yet.
+  prometheus:
+    description:
+      - The monitor's settings (the prometheus role's C(_prometheus_verify_params.prometheus)).
+    type: dict
+    suboptions:
+      enabled:
+        description:
+          - Whether this host is a monitor; V(false) makes every check V(not_applicable).
+        type: bool
+        default: false
+      url:
+        description:
+          - Prometheus' base URL, as local clients reach it.
+        type: str
+        default: https://127.0.0.1:9090
+      alertmanager_url:
+        description:
+          - Alertmanager's base URL.
+        type: str
+        default: https://127.0.0.1:9093
+      receiver_url:
+        description:
+          - The evidence receiver's base URL.
+        type: str
+        default: https://127.0.0.1:9097
+      server_name:
+        description:
+          - Name the servers' certificates are verified against ('' uses the URL's host).
+        type: str
+        default: ""
+      ca_path:
+        description:
+          - CA chain the servers' certificates must chain to.
+        type: path
+        default: /etc/ssl/soc2audit/ca-chain.pem
+      cert_path:
+        description:
+          - Client certificate presented to the three servers.
+        type: path
+        default: /etc/ssl/soc2audit/prometheus-scrape-fullchain.crt
+      key_path:
+        description:
+          - Its private key.
+        type: path
+        default: /etc/ssl/soc2audit/private/prometheus-scrape.key
+      username:
+        description:
+          - Basic auth user ('' for none).
+        type: str
+        default: ""
+      password:
+        description:
+          - Basic auth password.
+        type: str
+        default: ""
+      expected_instances:
+        description:
+          - Inventory names that must be up targets.
+        type: list
+        elements: str
+        default: []
+      job:
+        description:
+          - The scrape job of the node_exporter targets.
+        type: str
+        default: node
+      rule_files:
+        description:
+          - The rule files the role renders.
+        type: list
+        elements: dict
+        default: []
+        suboptions:
+          path:
+            description:
+              - Path of the file on the monitor.
+            type: path
+            required: true
+          sha256:
+            description:
+              - SHA-256 of the role's rendering.
+            type: str
+            required: true
+          groups:
+            description:
+              - Its rule groups in file order.
+            type: list
+            elements: dict
+            default: []
+            suboptions:
+              name:
+                description:
+                  - Group name.
+                type: str
+                required: true
+              rules:
+                description:
+                  - Alert or record names in order.
+                type: list
+                elements: str
+                default: []
+      timeout:
+        description:
+          - Seconds per request.
+        type: float
+        default: 5.0
 """
 
 EXAMPLES = r"""
@@ -125,6 +243,15 @@ EXAMPLES = r"""
       client_key_path: /etc/ssl/soc2audit/private/host.key
   check_mode: false
   register: __node_exporter_verify
+
+- name: Verify the monitor
+  soc2_mon:
+    prometheus:
+      enabled: true
+      server_name: monitor
+      expected_instances: [edge1, edge2, aggregator, monitor]
+  check_mode: false
+  register: __prometheus_verify
 """
 
 RETURN = r"""
@@ -135,7 +262,7 @@ changed:
   sample: false
 checks:
   description:
-    - One result per check id, always C(MON-01) .. C(MON-03) in that order.
+    - One result per check id, always C(MON-01) .. C(MON-03) then C(MON-05) .. C(MON-08).
   returned: always
   type: list
   elements: dict
@@ -144,6 +271,10 @@ exporter:
     - What the checks read (unit state, the web configuration, the probes without the bodies,
       the textfile facts of the scrape).
   returned: when O(exporter.enabled)
+  type: dict
+prometheus:
+  description: The base URL asked (C(prometheus_url)) when the host is a monitor.
+  returned: always
   type: dict
 """
 

@@ -1,8 +1,15 @@
 # Copyright: soc2-audit-metrics contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The MON family's verification, shared by the soc2_mon module and the one-pass soc2_verify
-module: node_exporter on every host (MON-01 .. MON-03). The Prometheus and Alertmanager checks
-of issue 13 join this family under their own ``prometheus`` parameters.
+module. Two parts, each with its own option:
+
+* ``exporter`` (the node_exporter role's ``_node_exporter_verify_params``): node_exporter on
+  every host, MON-01 .. MON-03, in this file;
+* ``prometheus`` (the prometheus role's ``_prometheus_verify_params``): Prometheus, Alertmanager
+  and the evidence receiver on a monitor, MON-05 .. MON-08, in ``soc2_mon_prometheus.py``.
+
+Each part is not_applicable where its ``enabled`` is false; the drift run merges both roles'
+parameters, so one module run returns all seven ids on every host.
 
 Everything is read in one module run on the host: one ``systemctl show`` of the exporter's
 unit, the rendered web configuration (JSON, which is YAML too), two or three TLS connections
@@ -24,13 +31,17 @@ import stat
 import time
 from typing import Any
 
+from ansible.module_utils import soc2_mon_prometheus
 from ansible.module_utils.soc2_log_family import assess_unit, read_unit
 from ansible.module_utils.soc2_results import make_check
 
 __all__ = ["ARGUMENT_SPEC", "CHECK_IDS", "FAMILY", "validate", "verify"]
 
 FAMILY = "MON"
-CHECK_IDS: tuple[str, ...] = ("MON-01", "MON-02", "MON-03")
+EXPORTER_IDS: tuple[str, ...] = ("MON-01", "MON-02", "MON-03")
+# The exporter's ids then the monitor's (soc2_mon_prometheus.CHECK_IDS), written out: the
+# catalog check reads the literal.
+CHECK_IDS: tuple[str, ...] = ("MON-01", "MON-02", "MON-03", "MON-05", "MON-06", "MON-07", "MON-08")
 
 REQUIRED_CLIENT_AUTH = "RequireAndVerifyClientCert"
 TLS_VERSIONS = ("TLS10", "TLS11", "TLS12", "TLS13")
@@ -60,12 +71,22 @@ EXPORTER_SPEC: dict[str, dict[str, Any]] = {
 }
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "exporter": {"type": "dict", "options": EXPORTER_SPEC, "apply_defaults": True},
+    "prometheus": {
+        "type": "dict",
+        "options": soc2_mon_prometheus.ARGUMENT_SPEC,
+        "apply_defaults": True,
+    },
 }
 
 
 def validate(params: dict[str, Any]) -> list[str]:
-    """Parameter problems that need no host."""
-    exp = params["exporter"]
+    """Parameter problems that need no host: the exporter's, then the monitor's."""
+    return validate_exporter(params["exporter"]) + soc2_mon_prometheus.validate(
+        params["prometheus"]
+    )
+
+
+def validate_exporter(exp: dict[str, Any]) -> list[str]:
     if not exp["enabled"]:
         return []
     problems = []
@@ -335,13 +356,19 @@ def verify_exporter(module: Any, exp: dict[str, Any], now: float | None = None) 
 
 
 def verify(module: Any, params: dict[str, Any]) -> dict[str, Any]:
+    """Every MON id this family emits, every time: the exporter's, then the monitor's."""
     exp = params["exporter"]
-    if not exp["enabled"]:
-        return {
+    if exp["enabled"]:
+        out = verify_exporter(module, exp)
+    else:
+        out = {
             "checks": [
                 make_check(cid, "not_applicable", None, None, "node_exporter is not managed here")
-                for cid in CHECK_IDS
+                for cid in EXPORTER_IDS
             ],
             "observations": [],
         }
-    return verify_exporter(module, exp)
+    monitor = soc2_mon_prometheus.verify_prometheus(params["prometheus"])
+    out["checks"].extend(monitor.pop("checks"))
+    out["prometheus"] = monitor
+    return out

@@ -241,6 +241,6 @@ def test_verify_on_a_host_without_exporter(monkeypatch: pytest.MonkeyPatch, tmp_
     exp = exporter(
         port=1, web_config_path=str(tmp_path / "absent.yml"), textfile_dir=str(tmp_path / "no")
     )
-    out = fam.verify(None, {"exporter": exp})
-    assert [c["result"] for c in out["checks"]] == ["fail", "fail", "fail"]
+    out = fam.verify(None, {"exporter": exp, "prometheus": {"enabled": False}})
+    assert [c["result"] for c in out["checks"]] == ["fail", "fail", "fail"] + ["not_applicable"] * 4
     assert "does not exist" in out["checks"][1]["message"]
