@@ -87,6 +87,31 @@ GROUP_VARS: dict[str, list[str]] = {
         # after a fresh install, so the cold converge waits that long, not a minute.
         "  log_shipper_stats_interval_seconds: 10",
     ],
+    "monitors": [
+        "vars:",
+        "  pki_certificate_requests:",
+        "    - name: host",
+        "      usage: both",
+        # Prometheus' client certificate for node_exporter, Alertmanager and the receiver, and
+        # its server certificate (local clients use localhost); the keys to group prometheus
+        # (created before pki by the prometheus role's `user` tasks in site.yml).
+        "    - name: prometheus-scrape",
+        "      usage: client",
+        "      group: prometheus",
+        '      mode: "0640"',
+        "    - name: prometheus-web",
+        "      usage: server",
+        "      extra_sans: [localhost]",
+        "      group: prometheus",
+        '      mode: "0640"',
+        # Fast notifications in the lab: a drift shows in Alertmanager seconds after its scrape,
+        # and the resolved notification follows as quickly (tests/integration/test_90).
+        "  prometheus_scrape_interval: 5s",
+        "  prometheus_scrape_timeout: 4s",
+        "  prometheus_evaluation_interval: 5s",
+        "  prometheus_alertmanager_group_wait: 1s",
+        "  prometheus_alertmanager_group_interval: 5s",
+    ],
 }
 
 
