@@ -49,7 +49,7 @@ def _monitoring(inv: dict, lab_vars: dict) -> None:
         )
         print(
             "  through it    curl --cacert ca-chain.pem --cert prometheus-scrape-fullchain.crt"
-            " --key prometheus-scrape.key https://localhost:9090/api/v1/targets (copies of the above)"
+            " --key prometheus-scrape.key https://localhost:9090/api/v1/targets (copies)"
         )
         print(f"  alert evidence on {host}: /var/lib/soc2audit/evidence/alerts-*.jsonl")
 
