@@ -127,6 +127,8 @@ def test_a_scrape_without_client_certificate_is_refused() -> None:
     url = f"https://{address('edge1')}:9100/metrics"
     refused = get(url, cert=False)
     assert "error" in refused, f"served without a client certificate: {refused.get('status')}"
+    # The TLS handshake is refused (bad certificate alert), not a connection or HTTP error.
+    assert "SSLError" in refused["error"] and "CERTIFICATE" in refused["error"].upper(), refused
     served = get(url, cert=True)
     assert served.get("status") == 200 and "node_exporter_build_info" in served["body"], served
 
