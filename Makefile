@@ -69,8 +69,8 @@ drift: setup ## one drift run (soc2audit drift): results, evidence, metrics, sum
 
 lab: lab-up ## the main job: control node, lab, converge site.yml, drift check, summary
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml
-	@$(BIN)/python -m soc2audit.summary --lab-only
-	$(BIN)/soc2audit drift -i $(INVENTORY)
+	@rc=0; $(BIN)/soc2audit drift -i $(INVENTORY) || rc=$$?; \
+	$(BIN)/python -m soc2audit.summary --lab-only; exit $$rc
 
 lint: setup ## ansible-lint (production), yamllint, ruff, argument_specs == defaults and role pages
 	$(BIN)/python -m soc2audit.argspecs

@@ -87,6 +87,31 @@ GROUP_VARS: dict[str, list[str]] = {
         # after a fresh install, so the cold converge waits that long, not a minute.
         "  log_shipper_stats_interval_seconds: 10",
     ],
+    "monitors": [
+        "vars:",
+        "  pki_certificate_requests:",
+        "    - name: host",
+        "      usage: both",
+        # Prometheus' client certificate for node_exporter, Alertmanager and the receiver, and
+        # its server certificate (local clients use localhost); the keys to group prometheus
+        # (created before pki by the prometheus role's `user` tasks in site.yml).
+        "    - name: prometheus-scrape",
+        "      usage: client",
+        "      group: prometheus",
+        '      mode: "0640"',
+        "    - name: prometheus-web",
+        "      usage: server",
+        "      extra_sans: [localhost]",
+        "      group: prometheus",
+        '      mode: "0640"',
+        # Fast notifications in the lab: a drift shows in Alertmanager seconds after its scrape,
+        # and the resolved notification follows as quickly (tests/integration/test_90).
+        "  prometheus_scrape_interval: 5s",
+        "  prometheus_scrape_timeout: 4s",
+        "  prometheus_evaluation_interval: 5s",
+        "  prometheus_alertmanager_group_wait: 1s",
+        "  prometheus_alertmanager_group_interval: 5s",
+    ],
 }
 
 
@@ -395,12 +420,18 @@ WARM_PACKAGES = (
     "linuxptp",
     "nftables",
     "openssl",
+    "prometheus",
+    "prometheus-alertmanager",
+    "prometheus-node-exporter",
     "python3-boto3",
     "python3-cryptography",
     "rsyslog",
     "rsyslog-gnutls",
     "rsyslog-relp",
 )
+# Installed without recommends, as the node_exporter and prometheus roles install them
+# (prometheus-node-exporter-collectors would add timers writing into the textfile directory).
+WARM_NO_RECOMMENDS = ("prometheus", "prometheus-alertmanager", "prometheus-node-exporter")
 # Runs inside a container of the base image (no systemd). Services stay disabled: the roles
 # enable and start them with their own options (chronyd must never start without -x here).
 WARM_CUSTOMISE = """\
@@ -410,7 +441,9 @@ printf '#!/bin/sh\\nexit 101\\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/
 apt-get update -qq
 # With recommends, as the roles install them (nft needs /etc/protocols from netbase).
 apt-get install -y -qq {packages} >/dev/null
-for unit in chrony chronyd auditd nftables ptp4l phc2sys rsyslog; do
+apt-get install -y -qq --no-install-recommends {packages_no_recommends} >/dev/null
+for unit in chrony chronyd auditd nftables ptp4l phc2sys rsyslog prometheus \
+    prometheus-alertmanager prometheus-node-exporter; do
   systemctl disable "$unit.service" >/dev/null 2>&1 || true
 done
 rm -f /usr/sbin/policy-rc.d
@@ -421,7 +454,11 @@ apt-get clean
 
 def warm_image_ref(suite: str) -> str:
     """The molecule image: the base image plus WARM_PACKAGES."""
-    recipe = {"base": image_ref(suite), "packages": sorted(WARM_PACKAGES)}
+    recipe = {
+        "base": image_ref(suite),
+        "packages": sorted(WARM_PACKAGES),
+        "no_recommends": sorted(WARM_NO_RECOMMENDS),
+    }
     return recipe_ref("soc2audit-molecule", suite, {**recipe, "customise": WARM_CUSTOMISE})
 
 
@@ -433,7 +470,10 @@ def ensure_warm_image(suite: str) -> str:
     base = ensure_image(suite)
     log(f"building {ref} (base image + {' '.join(WARM_PACKAGES)})")
     name = f"soc2audit-warm-build-{os.getpid()}"
-    script = WARM_CUSTOMISE.format(packages=" ".join(sorted(WARM_PACKAGES)))
+    script = WARM_CUSTOMISE.format(
+        packages=" ".join(sorted(set(WARM_PACKAGES) - set(WARM_NO_RECOMMENDS))),
+        packages_no_recommends=" ".join(sorted(WARM_NO_RECOMMENDS)),
+    )
     try:
         run(["podman", "run", "--name", name, "--network", "podman", base, "sh", "-c", script])
         run(["podman", "commit", "-q", "--change", "CMD=/sbin/init", name, ref])

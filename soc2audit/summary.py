@@ -29,6 +29,31 @@ def _shown(path: Path) -> Path:
     return path.relative_to(REPO) if path.is_relative_to(REPO) else path
 
 
+def _monitoring(inv: dict, lab_vars: dict) -> None:
+    """How to reach Prometheus and Alertmanager on the lab's monitor: both listen with mTLS
+    (a client certificate from the lab CA), Prometheus on 9090 for the monitors only (firewall),
+    Alertmanager on the monitor's loopback; from this machine through an SSH tunnel."""
+    monitors = (inv["all"]["children"].get("monitors") or {}).get("hosts") or {}
+    for host, hvars in monitors.items():
+        ssh = lab_vars.get("ansible_ssh_common_args", "")
+        key = lab_vars["ansible_ssh_private_key_file"]
+        print(f"Monitoring on {host} (mTLS: a client certificate of the lab CA is required)")
+        print("  Prometheus    https://localhost:9090   Alertmanager  https://localhost:9093")
+        print(
+            f"  tunnel        ssh -i {key} {ssh} -N -L 9090:localhost:9090"
+            f" -L 9093:localhost:9093 root@{hvars['ansible_host']}"
+        )
+        print(
+            f"  client cert   on {host}: /etc/ssl/soc2audit/prometheus-scrape-fullchain.crt,"
+            " private/prometheus-scrape.key; CA /etc/ssl/soc2audit/ca-chain.pem"
+        )
+        print(
+            "  through it    curl --cacert ca-chain.pem --cert prometheus-scrape-fullchain.crt"
+            " --key prometheus-scrape.key https://localhost:9090/api/v1/targets (copies)"
+        )
+        print(f"  alert evidence on {host}: /var/lib/soc2audit/evidence/alerts-*.jsonl")
+
+
 def main(argv: list[str] | None = None) -> int:
     lab_only = "--lab-only" in (sys.argv[1:] if argv is None else argv)
     if INVENTORY.exists():
@@ -49,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             "  certificates  /etc/ssl/soc2audit/{host.crt,host-fullchain.crt,ca-chain.pem},"
             " keys in /etc/ssl/soc2audit/private/"
         )
+        _monitoring(inv, lab_vars)
     if lab_only:
         return 0
     if not RESULTS.exists():

@@ -65,6 +65,24 @@ for _service in DEFAULTS["nftables_default_services"]:
         _service["ports"] = log_pipeline.log_ports(HOSTVARS, GROUPS)
 
 
+# node_exporter's port: the node_exporter role's variable, 9100 where it is not set (one source
+# for the node_exporter and scrape services, the exporter and Prometheus' targets).
+EXPORTER_PORT = "{{ node_exporter_port | default(9100) }}"
+
+
+def _exporter_ports(services: list[dict[str, Any]], **variables: Any) -> list[dict[str, Any]]:
+    env = jinja2.Environment(undefined=jinja2.ChainableUndefined)
+    return [
+        {**s, "ports": [env.from_string(str(p)).render(**variables) for p in s["ports"]]}
+        if isinstance(s["ports"], list) and EXPORTER_PORT in s["ports"]
+        else s
+        for s in services
+    ]
+
+
+DEFAULTS["nftables_default_services"] = _exporter_ports(DEFAULTS["nftables_default_services"])
+
+
 def settings(**extra: Any) -> dict[str, Any]:
     return {
         "table": "soc2_filter",
@@ -476,3 +494,27 @@ def test_the_log_services_open_every_aggregator_listener() -> None:
     out = nf.plan(merged, [], ["edge"], GROUPS, hostvars, settings(output_policy="drop"), no_dns)
     shipping = [r for r in out["output"] if "soc2:log_shipping" in r]
     assert len(shipping) == 1 and "2514-2515" in shipping[0] and "6514-6515" in shipping[0]
+
+
+def test_node_exporter_port_has_one_source() -> None:
+    """The node_exporter and scrape services take the port from node_exporter_port (the
+    node_exporter role's default, 9100 where the variable is not set)."""
+    raw = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
+    users = {s["name"] for s in raw["nftables_default_services"] if EXPORTER_PORT in s["ports"]}
+    assert users == {"node_exporter", "scrape"}
+    assert "9100" not in (ROLE / "defaults" / "main.yml").read_text().replace(EXPORTER_PORT, "")
+    exporter_defaults = yaml.safe_load(
+        (ROLE.parent / "node_exporter" / "defaults" / "main.yml").read_text()
+    )
+    assert exporter_defaults["node_exporter_port"] == 9100
+    for port, expected in ((None, "9100"), (9200, "9200")):
+        variables = {} if port is None else {"node_exporter_port": port}
+        merged = nf.merge_services(_exporter_ports(raw["nftables_default_services"], **variables))
+        merged = [s for s in merged if s["name"] in users]
+        edge = nf.plan(merged, [], ["edge"], GROUPS, HOSTVARS, settings(), no_dns)
+        rules = [r for r in edge["input"] if "soc2:node_exporter" in r]
+        assert len(rules) == 1 and f"dport {expected} " in rules[0], rules
+        out = settings(output_policy="drop")
+        monitor = nf.plan(merged, [], ["monitors"], GROUPS, HOSTVARS, out, no_dns)
+        scrape = [r for r in monitor["output"] if "soc2:scrape" in r]
+        assert len(scrape) == 1 and expected in scrape[0] and "9090" in scrape[0], scrape

@@ -282,9 +282,18 @@ def test_warm_image_ref_follows_its_base_and_packages(monkeypatch: pytest.Monkey
 
 def test_warm_image_installs_like_the_roles() -> None:
     # With recommends, as ansible's apt module does by default (nft needs netbase's
-    # /etc/protocols, a recommends of its dependencies), and never a service started.
-    assert "--no-install-recommends" not in lab.WARM_CUSTOMISE
+    # /etc/protocols, a recommends of its dependencies), and never a service started; the
+    # packages the roles install with install_recommends: false are installed without them.
+    lines = lab.WARM_CUSTOMISE.splitlines()
+    plain = [line for line in lines if line.startswith("apt-get install") and "{packages}" in line]
+    bare = [line for line in lines if "{packages_no_recommends}" in line]
+    assert plain and "--no-install-recommends" not in plain[0]
+    assert bare and "--no-install-recommends" in bare[0]
     assert "policy-rc.d" in lab.WARM_CUSTOMISE and "systemctl disable" in lab.WARM_CUSTOMISE
+    assert set(lab.WARM_NO_RECOMMENDS) <= set(lab.WARM_PACKAGES)
+    for role, key in (("node_exporter", "tasks/install.yml"), ("prometheus", "tasks/install.yml")):
+        text = (lab.REPO / "roles" / role / key).read_text()
+        assert "install_recommends: false" in text, role
 
 
 def _role_packages() -> set[str]:

@@ -1,0 +1,191 @@
+# Copyright: soc2-audit-metrics contributors
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Monitoring on the lab, end to end: node_exporter on every host (roles/node_exporter),
+Prometheus, Alertmanager and the evidence receiver on the monitor (roles/prometheus).
+
+- Targets: Prometheus on the monitor has all four hosts as up targets, scraped over https.
+- mTLS: a scrape of edge1:9100 from the monitor without a client certificate is refused; the
+  same request with the monitor's prometheus-scrape certificate is served (so the refusal is
+  not an artefact of the client).
+- Firewall: edge2 cannot reach edge1:9100 at all (only the monitors may).
+- Drift to evidence: a fault injected on edge1 (its host key made world-readable: PKI-06) shows
+  in Prometheus after the next drift run and one scrape, fires SOC2PKICheckFailed into
+  Alertmanager, and the firing and then (after the fault is repaired and the next drift run)
+  the resolved notification appear in the alerts evidence file on the monitor. The drift runs
+  are limited to edge1 and skip testinfra, to keep the test short; the times from injection to
+  the firing record and from repair to the resolved record are printed (`pytest -s`).
+
+The lab's monitor group vars (soc2audit/lab.py) scrape and evaluate every 5 s and let
+Alertmanager notify after 1 s (group_interval 5 s).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shlex
+import time
+from typing import Any
+
+import pytest
+from conftest import get_host
+from test_50_drift import soc2audit_drift
+from test_60_nftables import address, connect
+
+HOSTS = ("edge1", "edge2", "aggregator", "monitor")
+CA = "/etc/ssl/soc2audit/ca-chain.pem"
+CERT = "/etc/ssl/soc2audit/prometheus-scrape-fullchain.crt"
+KEY = "/etc/ssl/soc2audit/private/prometheus-scrape.key"
+EVIDENCE = "/var/lib/soc2audit/evidence"
+ALERT = "SOC2PKICheckFailed"
+CHECK = "PKI-06"
+# Runs on the monitor: one HTTPS GET, with or without the client certificate; prints JSON
+# {"status", "body"} or {"error"} (the exception's type and text).
+GET = (
+    """\
+import json, ssl, sys, urllib.request
+url, cert = sys.argv[1], sys.argv[2] == "cert"
+ctx = ssl.create_default_context(cafile="@CA@")
+ctx.check_hostname = False
+if cert:
+    ctx.load_cert_chain("@CERT@", "@KEY@")
+try:
+    with urllib.request.urlopen(url, context=ctx, timeout=5) as r:
+        print(json.dumps({"status": r.status, "body": r.read().decode()}))
+except Exception as exc:
+    print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+""".replace("@CA@", CA)
+    .replace("@CERT@", CERT)
+    .replace("@KEY@", KEY)
+)
+
+
+def get(url: str, cert: bool = True) -> dict[str, Any]:
+    cmd = f"python3 -c {shlex.quote(GET)} {shlex.quote(url)} {'cert' if cert else 'none'}"
+    return json.loads(get_host("monitor").check_output(cmd))
+
+
+def api(url: str) -> Any:
+    answer = get(url)
+    assert answer.get("status") == 200, answer
+    return json.loads(answer["body"])
+
+
+def alert_records(since: float) -> list[dict[str, Any]]:
+    """The evidence receiver's records of ALERT for edge1 written after `since` (Unix time)."""
+    out = get_host("monitor").run(f"cat {EVIDENCE}/alerts-*.jsonl 2>/dev/null")
+    rows = []
+    for line in out.stdout.splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        labels = row.get("labels") or {}
+        if row.get("alertname") != ALERT or labels.get("instance") != "edge1":
+            continue
+        if labels.get("check_id") != CHECK:
+            continue
+        rows.append(row)
+    return [r for r in rows if _epoch(str(r.get("received") or "")) >= since]
+
+
+def _epoch(text: str) -> float:
+    try:
+        return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+def wait_for(what: str, probe: Any, timeout: float = 60.0, step: float = 1.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = probe()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(step)
+
+
+@pytest.fixture(scope="module")
+def started() -> float:
+    return time.monotonic()
+
+
+def test_prometheus_scrapes_every_host_over_mtls(started: float) -> None:
+    answer = api("https://localhost:9090/api/v1/targets?state=active")
+    targets = {
+        t["labels"].get("instance"): t for t in answer["data"]["activeTargets"] if t["labels"]
+    }
+    assert set(HOSTS) <= set(targets), sorted(targets)
+    for host in HOSTS:
+        assert targets[host]["health"] == "up", targets[host].get("lastError")
+        assert targets[host]["scrapeUrl"].startswith("https://"), targets[host]["scrapeUrl"]
+
+
+def test_a_scrape_without_client_certificate_is_refused() -> None:
+    url = f"https://{address('edge1')}:9100/metrics"
+    refused = get(url, cert=False)
+    assert "error" in refused, f"served without a client certificate: {refused.get('status')}"
+    # The TLS handshake is refused (bad certificate alert), not a connection or HTTP error.
+    assert "SSLError" in refused["error"] and "CERTIFICATE" in refused["error"].upper(), refused
+    served = get(url, cert=True)
+    assert served.get("status") == 200 and "node_exporter_build_info" in served["body"], served
+
+
+def test_edge2_cannot_reach_edge1_exporter() -> None:
+    assert connect("monitor", "edge1", 9100) == "open"
+    assert connect("edge2", "edge1", 9100) != "open"
+
+
+def test_drift_reaches_prometheus_alertmanager_and_the_evidence(started: float) -> None:
+    edge1 = get_host("edge1")
+    query = (
+        "https://localhost:9090/api/v1/query?query="
+        "soc2audit_check_passed%7Binstance%3D%22edge1%22%2Ccheck_id%3D%22" + CHECK + "%22%7D"
+    )
+    injected = time.time()
+    t0 = time.monotonic()
+    assert edge1.run("chmod 0644 /etc/ssl/soc2audit/private/host.key").rc == 0
+    try:
+        rc, _, rows = soc2audit_drift("-l", "edge1", "--no-testinfra")
+        assert rows[("edge1", CHECK)]["result"] == "fail" and rc == 1
+        t_drift = time.monotonic() - t0
+        wait_for(
+            f"{CHECK} failing in Prometheus",
+            lambda: [r for r in api(query)["data"]["result"] if float(r["value"][1]) == 0.0],
+            timeout=30,
+        )
+        t_prom = time.monotonic() - t0
+        am = (
+            "https://localhost:9093/api/v2/alerts?active=true&filter="
+            "alertname%3D%22" + ALERT + "%22&filter=instance%3D%22edge1%22"
+            "&filter=check_id%3D%22" + CHECK + "%22"
+        )
+        wait_for("the alert in Alertmanager", lambda: api(am), timeout=30)
+        t_am = time.monotonic() - t0
+        firing: list[dict[str, Any]] = wait_for(
+            "the firing record in the evidence",
+            lambda: [r for r in alert_records(injected - 1) if r.get("status") == "firing"],
+            timeout=30,
+        )
+        t_fire = time.monotonic() - t0
+        assert firing[0]["ends_at"] is None and firing[0]["annotations"]["runbook_url"], firing
+    finally:
+        repaired = time.time()
+        t1 = time.monotonic()
+        edge1.run("chmod 0600 /etc/ssl/soc2audit/private/host.key")
+    rc, _, rows = soc2audit_drift("-l", "edge1", "--no-testinfra")
+    assert rows[("edge1", CHECK)]["result"] == "pass", rows[("edge1", CHECK)]
+    wait_for(
+        "the resolved record in the evidence",
+        lambda: [r for r in alert_records(repaired - 1) if r.get("status") == "resolved"],
+        timeout=45,
+    )
+    t_resolved = time.monotonic() - t1
+    print(
+        f"\ninjection -> drift run done {t_drift:.1f} s, in Prometheus {t_prom:.1f} s, "
+        f"in Alertmanager {t_am:.1f} s, firing record {t_fire:.1f} s; "
+        f"repair -> resolved record {t_resolved:.1f} s; "
+        f"test_90 so far {time.monotonic() - started:.1f} s"
+    )
