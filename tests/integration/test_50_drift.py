@@ -160,7 +160,8 @@ FAULTS: dict[str, dict[str, Any]] = {
             "-subj /CN=rogue-ca -keyout /tmp/rogue.key -out /etc/ssl/soc2audit/ca-chain.pem "
             "2>/dev/null && rm -f /tmp/rogue.key"
         ),
-        "expected": {"PKI-01", "PKI-06", "PKI-07"},
+        # MON-02 too: the exporter's own mTLS probe verifies against the swapped CA bundle.
+        "expected": {"PKI-01", "PKI-06", "PKI-07", "MON-02"},
         "layer": "pki",
     },
     # NET on edge2: an accept rule inserted by hand, and the monitor dropped from the
