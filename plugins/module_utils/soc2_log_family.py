@@ -727,7 +727,9 @@ DISK_QUEUE_ALERT_RATIO = 0.8
 STATS_TAIL_BYTES = 65536
 # An impstats file older than this many intervals is stale: rsyslogd is not writing it.
 STATS_STALE_INTERVALS = 3
-SYSTEMCTL_PROPERTIES = "Id,LoadState,ActiveState,SubState,UnitFileState,MainPID"
+SYSTEMCTL_PROPERTIES = (
+    "Id,LoadState,ActiveState,SubState,UnitFileState,MainPID,ActiveEnterTimestampMonotonic"
+)
 
 
 def validate_shipper(ship: dict[str, Any]) -> list[str]:

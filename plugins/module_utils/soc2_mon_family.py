@@ -228,6 +228,18 @@ def assess_mtls(
 
 
 # ---------------------------------------------------------------- textfile directory
+def serving_seconds(props: dict[str, str] | None) -> float | None:
+    """How long the unit has been active, from systemd's ActiveEnterTimestampMonotonic (CLOCK_
+    MONOTONIC microseconds, the clock time.monotonic() reads); None when unknown or inactive."""
+    try:
+        entered = int((props or {}).get("ActiveEnterTimestampMonotonic") or 0)
+    except ValueError:
+        return None
+    if entered <= 0 or (props or {}).get("ActiveState") != "active":
+        return None
+    return time.monotonic() - entered / 1e6
+
+
 def assess_textfile(
     exp: dict[str, Any],
     dir_stat: os.stat_result | None,
@@ -235,9 +247,12 @@ def assess_textfile(
     file_stat: os.stat_result | None,
     scraped: dict[str, Any] | None,
     now: float,
+    serving_seconds: float | None = None,
 ) -> tuple[str, str, dict[str, Any]]:
     """MON-03: directory group/mode, the drift file's age and (with a scrape) that node_exporter
-    reads it without error."""
+    reads it without error. A file that does not exist yet is due within the same age limit from
+    the moment node_exporter started serving (``serving_seconds`` ago): the first drift run
+    after a deployment verifies before it writes its first file, and that is not staleness."""
     want_mode = int(exp["textfile_mode"], 8)
     observed: dict[str, Any] = {"dir": exp["textfile_dir"]}
     problems = []
@@ -251,7 +266,12 @@ def assess_textfile(
         problems.append(f"mode is {mode:04o}, not {want_mode:04o}")
     path = os.path.join(exp["textfile_dir"], exp["metrics_file"])
     if file_stat is None:
-        problems.append(f"{path} does not exist (no drift run has written it)")
+        if serving_seconds is not None and 0 <= serving_seconds <= exp["max_metrics_age_seconds"]:
+            observed["due_within_seconds"] = round(
+                exp["max_metrics_age_seconds"] - serving_seconds, 1
+            )
+        else:
+            problems.append(f"{path} does not exist (no drift run has written it)")
     else:
         age = round(now - file_stat.st_mtime, 1)
         observed["age_seconds"] = age
@@ -345,7 +365,9 @@ def verify_exporter(module: Any, exp: dict[str, Any], now: float | None = None) 
             group_name = grp.getgrgid(dir_stat.st_gid).gr_name
         except KeyError:
             group_name = str(dir_stat.st_gid)
-    result, message, observed = assess_textfile(exp, dir_stat, group_name, file_stat, scraped, now)
+    result, message, observed = assess_textfile(
+        exp, dir_stat, group_name, file_stat, scraped, now, serving_seconds(props)
+    )
     checks.append(
         make_check(
             "MON-03", result, observed, f"{exp['textfile_group']} {exp['textfile_mode']}", message

@@ -244,3 +244,32 @@ def test_verify_on_a_host_without_exporter(monkeypatch: pytest.MonkeyPatch, tmp_
     out = fam.verify(None, {"exporter": exp, "prometheus": {"enabled": False}})
     assert [c["result"] for c in out["checks"]] == ["fail", "fail", "fail"] + ["not_applicable"] * 4
     assert "does not exist" in out["checks"][1]["message"]
+
+
+def test_mon03_a_missing_drift_file_is_due_from_when_the_exporter_started(
+    tmp_path: Path,
+) -> None:
+    """The first drift run after a deployment verifies before it writes its first file: not
+    stale while node_exporter has served for less than the age limit, stale after it."""
+    t = _textfile(tmp_path, age=None)
+    exp, dir_stat, group = t["exp"], t["dir_stat"], "grp"
+    limit = exp["max_metrics_age_seconds"]
+    fresh = fam.assess_textfile(exp, dir_stat, group, None, None, 1000.0, limit / 2)
+    assert fresh[0] == "pass", fresh
+    assert fresh[2]["due_within_seconds"] == limit / 2
+    late = fam.assess_textfile(exp, dir_stat, group, None, None, 1000.0, limit + 1)
+    assert late[0] == "fail" and "does not exist" in late[1]
+    unknown = fam.assess_textfile(exp, dir_stat, group, None, None, 1000.0, None)
+    assert unknown[0] == "fail"
+
+
+def test_serving_seconds_from_systemd_monotonic_timestamp() -> None:
+    import time as _time
+
+    entered = int((_time.monotonic() - 30) * 1e6)
+    props = {"ActiveState": "active", "ActiveEnterTimestampMonotonic": str(entered)}
+    got = fam.serving_seconds(props)
+    assert got is not None and 29 < got < 40
+    assert fam.serving_seconds({**props, "ActiveState": "inactive"}) is None
+    assert fam.serving_seconds({"ActiveState": "active"}) is None
+    assert fam.serving_seconds(None) is None
