@@ -33,6 +33,7 @@ import os
 import re
 import socket
 import ssl
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -99,8 +100,41 @@ def validate(params: Mapping[str, Any]) -> list[str]:
 # ---------------------------------------------------------------- pure checks
 
 
-def check_targets(answer: Answer, expected: Sequence[str], job: str) -> dict[str, Any]:
-    """MON-05 from /api/v1/targets?state=active."""
+_DURATION = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def _duration(text: str) -> float | None:
+    """Seconds of a Prometheus duration ("15s", "1m30s"), None when unparsable."""
+    parts = _DURATION.findall(str(text))
+    if not parts or "".join(n + u for n, u in parts) != str(text):
+        return None
+    return sum(int(n) * _UNIT_SECONDS[u] for n, u in parts)
+
+
+def _first_scrape_pending(
+    target: Mapping[str, Any], started: float | None, now: float | None
+) -> bool:
+    """A target Prometheus has not scraped yet (health unknown) while Prometheus has run for less
+    than two of its scrape intervals: not down, just not scraped yet (right after a deploy)."""
+    interval = _duration(str(target.get("scrapeInterval") or ""))
+    if target.get("health") != "unknown" or None in (interval, started, now):
+        return False
+    return 0 <= now - started < 2 * interval + 5  # type: ignore[operator]
+
+
+def check_targets(
+    answer: Answer,
+    expected: Sequence[str],
+    job: str,
+    runtime: Answer | None = None,
+    now: float | None = None,
+) -> dict[str, Any]:
+    """MON-05 from /api/v1/targets?state=active (and, for targets not scraped yet, Prometheus'
+    start from /api/v1/status/runtimeinfo)."""
+    started = None
+    if runtime is not None and isinstance(runtime[1], Mapping):
+        started = _parse_time(str((runtime[1].get("data") or {}).get("startTime", "")))
     status, body, error = answer
     if error or status != 200 or not isinstance(body, Mapping):
         return make_check(
@@ -111,14 +145,18 @@ def check_targets(answer: Answer, expected: Sequence[str], job: str) -> dict[str
             f"Prometheus' targets not read: {error or status}",
         )
     health: dict[str, dict[str, str]] = {}
+    pending_hosts: list[str] = []
     for target in (body.get("data") or {}).get("activeTargets") or []:
         labels = target.get("labels") or {}
         if labels.get("job") != job:
             continue
+        pending = _first_scrape_pending(target, started, now)
         health[str(labels.get("instance"))] = {
-            "health": str(target.get("health")),
+            "health": "up" if pending else str(target.get("health")),
             "error": str(target.get("lastError") or ""),
         }
+        if pending:
+            pending_hosts.append(str(labels.get("instance")))
     missing = sorted(set(expected) - set(health))
     down = {
         h: health[h] for h in sorted(set(expected) & set(health)) if health[h]["health"] != "up"
@@ -126,6 +164,7 @@ def check_targets(answer: Answer, expected: Sequence[str], job: str) -> dict[str
     observed = {
         "up": sorted(h for h, v in health.items() if v["health"] == "up"),
         "missing": missing,
+        "first_scrape_pending": sorted(pending_hosts),
     }
     observed["down"] = {
         h: v["health"] + (f": {v['error']}" if v["error"] else "") for h, v in down.items()
@@ -427,7 +466,13 @@ def verify_prometheus(params: Mapping[str, Any], fetch: Fetch | None = None) -> 
     health = get(rx, "/healthz")
     files = [f["path"] for f in params.get("rule_files") or []]
     checks = [
-        check_targets(targets, list(params.get("expected_instances") or []), params["job"]),
+        check_targets(
+            targets,
+            list(params.get("expected_instances") or []),
+            params["job"],
+            runtime,
+            time.time(),
+        ),
         check_rules(rules, runtime, rule_files_on_disk(files), params.get("rule_files") or []),
         check_alertmanager(healthy, managers, am),
         check_receiver(health, am_status, rx),

@@ -290,3 +290,27 @@ def test_groups_are_compared_whatever_order_the_api_lists_them_in() -> None:
     z = {"name": "z", "file": RULES_PATH, "rules": [{"name": "A", "health": "ok"}]}
     check = mon.check_rules(rules_answer([loaded(), z]), RUNTIME, DISK, expected)
     assert check["result"] == "pass", check
+
+
+def test_a_target_not_scraped_yet_right_after_the_start_is_not_down() -> None:
+    """Right after a deploy Prometheus has not scraped every target yet (health unknown): that
+    passes while Prometheus has run for less than two scrape intervals, and fails after."""
+    status, body, error = targets(("edge1", "node", "up"), ("monitor", "node", "unknown"))
+    for t in body["data"]["activeTargets"]:
+        t["scrapeInterval"] = "15s"
+    runtime = (OK, {"status": "success", "data": {"startTime": "2026-12-06T19:00:00.5Z"}}, None)
+    start = mon._parse_time("2026-12-06T19:00:00.5Z")
+    assert start is not None
+    fresh = mon.check_targets(
+        (status, body, error), ["edge1", "monitor"], "node", runtime, start + 10
+    )
+    assert fresh["result"] == "pass", fresh
+    assert fresh["observed"]["first_scrape_pending"] == ["monitor"]
+    late = mon.check_targets(
+        (status, body, error), ["edge1", "monitor"], "node", runtime, start + 60
+    )
+    assert late["result"] == "fail" and "monitor unknown" in late["message"]
+    assert (
+        mon.check_targets((status, body, error), ["edge1", "monitor"], "node")["result"] == "fail"
+    )
+    assert mon._duration("1m30s") == 90 and mon._duration("5s") == 5 and mon._duration("x") is None
