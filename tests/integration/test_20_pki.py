@@ -271,9 +271,17 @@ def test_unreachable_host_is_not_run_never_pass(converged: dict, lab_inventory: 
         # The other hosts are still evaluated (never not_run or error because of edge2). Their TIME
         # checks may legitimately fail for a while after the lab was recreated (a client not yet
         # synchronised), so only the PKI results are pinned to pass here; test_50 covers the rest.
-        assert {r["result"] for r in others} <= {"pass", "not_applicable", "fail"}, [
-            (r["host"], r["check_id"], r["message"]) for r in others if r["result"] == "error"
+        # Except the shipper's impstats counters (LOG-04/05): the certificate rotation earlier in
+        # this file restarts rsyslog, and until its stats are current again they cannot be
+        # decided (error), which has nothing to do with edge2.
+        errors = [
+            (r["host"], r["check_id"], r["message"])
+            for r in others
+            if r["result"] == "error"
+            and not (r["check_id"] in ("LOG-04", "LOG-05") and "impstats" in r["message"])
         ]
+        assert not errors, errors
+        assert {r["result"] for r in others} <= {"pass", "not_applicable", "fail", "error"}
         assert not [r for r in others if r["result"] == "fail" and r["check_id"][:4] != "TIME"]
         assert {r["result"] for r in others if r["check_id"].startswith("PKI")} == {"pass"}
     finally:
