@@ -145,7 +145,16 @@ OBSERVATIONS: dict[str, Metric] = {
     ),
     "log_shipper_discarded": Metric(
         "soc2audit_log_shipper_discarded_messages",
-        "Messages the shipper's forwarding queue discarded since rsyslogd started",
+        "Messages the shipper discarded since it started (rsyslog: its forwarding queue; "
+        "fluent-bit: records its outputs dropped)",
+    ),
+    "log_shipper_backlog_chunks": Metric(
+        "soc2audit_log_shipper_backlog_chunks",
+        "Chunks in fluent-bit's storage layer (/api/v1/storage), fluent_bit engine",
+    ),
+    "log_shipper_backlog_free_ratio": Metric(
+        "soc2audit_log_shipper_backlog_free_ratio",
+        "Free share of fluent-bit's storage.total_limit_size (lowest output), fluent_bit engine",
     ),
     # LOG (plugins/module_utils/soc2_log_family.py), on the aggregator
     "log_last_record": Metric(

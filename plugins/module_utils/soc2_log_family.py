@@ -20,10 +20,12 @@ import contextlib
 import datetime as dt
 import fcntl
 import hashlib
+import http.client
 import json
 import os
 import re
 import socket
+import sqlite3
 import struct
 import time
 from collections.abc import Iterable
@@ -31,6 +33,7 @@ from typing import Any
 
 from ansible.module_utils.soc2_command import find_binary, run
 from ansible.module_utils.soc2_results import make_check
+from ansible.module_utils.soc2_textfile import samples
 
 __all__ = ["ARGUMENT_SPEC", "CHECK_IDS", "FAMILY", "validate", "verify"]
 
@@ -118,6 +121,11 @@ SHIPPER_SPEC: dict[str, dict[str, Any]] = {
     "max_lag_bytes": {"type": "int", "default": 1048576},
     "max_backlog_messages": {"type": "int", "default": 10000},
     "proc_root": {"type": "path", "default": "/proc"},
+    # fluent_bit engine: its local HTTP server, tail position DB and backlog alert threshold.
+    "http_port": {"type": "int", "default": 2020},
+    "db_path": {"type": "path", "default": "/var/lib/fluent-bit/tail-audit.db"},
+    "min_free_capacity_percent": {"type": "int", "default": 20},
+    "http_timeout": {"type": "float", "default": 3.0},
 }
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "shipper": {"type": "dict", "options": SHIPPER_SPEC, "apply_defaults": True},
@@ -200,9 +208,10 @@ def _socket_links(proc_root: str, pid: str) -> list[str]:
     return [os.readlink(f"{proc_root}/{pid}/fd/{fd}") for fd in os.listdir(f"{proc_root}/{pid}/fd")]
 
 
-def _rsyslogd_sockets(proc_root: str) -> tuple[list[int], set[int]]:
-    """rsyslogd's pids and the socket inodes of rsyslogd and of its direct children (omprog
-    programs: the shipper's relp-forward holds the session to the aggregator)."""
+def _rsyslogd_sockets(proc_root: str, comm: str = "rsyslogd") -> tuple[list[int], set[int]]:
+    """The pids of the processes named `comm` (rsyslogd; fluent-bit for that engine) and the
+    socket inodes of them and of their direct children (omprog programs: the shipper's
+    relp-forward holds the session to the aggregator)."""
     pids: list[int] = []
     inodes: set[int] = set()
     parents: dict[str, str] = {}
@@ -216,7 +225,7 @@ def _rsyslogd_sockets(proc_root: str) -> tuple[list[int], set[int]]:
                     stat = fh.read()
                 parents[entry] = stat[stat.rindex(")") + 2 :].split()[1]
             with open(f"{proc_root}/{entry}/comm", encoding="utf-8") as fh:
-                if fh.read().strip() != "rsyslogd":
+                if fh.read().strip() != comm:
                     continue
             links = _socket_links(proc_root, entry)
         except OSError:
@@ -240,6 +249,16 @@ def _address_matches(bound: str, wanted: str) -> bool:
     if _wildcard(wanted):
         return _wildcard(bound)
     return bound in (wanted, f"::ffff:{wanted}")
+
+
+def _listens(sock: dict[str, Any], protocol: str, port: int, address: str) -> bool:
+    """Whether a listening socket is on this protocol, port and address (a wildcard address
+    only matches a wildcard bind; an IPv4 address also its IPv4-mapped IPv6 form)."""
+    return (
+        sock["protocol"] == protocol
+        and sock["port"] == port
+        and _address_matches(sock["address"], address)
+    )
 
 
 # ---------------------------------------------------------------- rsyslog.conf contract
@@ -306,14 +325,7 @@ def assess_listeners(
         problems.append("rsyslogd is not running")
     for peer in peers:
         port, name = peer["port"], peer["name"]
-        up = [
-            s
-            for s in listening
-            if s["protocol"] == "tcp"
-            and s["port"] == port
-            and _address_matches(s["address"], listen_address)
-        ]
-        if running and not up:
+        if running and not any(_listens(s, "tcp", port, listen_address) for s in listening):
             problems.append(f"no rsyslogd TCP listener on port {port} for {name}")
         conf = inputs.get(port)
         if conf is None or conf.get("kind", "tcp") != "tcp":
@@ -333,12 +345,7 @@ def assess_listeners(
         relp_port = peer.get("relp_port")
         if relp_port is None:
             continue
-        if running and not any(
-            s["protocol"] == "tcp"
-            and s["port"] == relp_port
-            and _address_matches(s["address"], listen_address)
-            for s in listening
-        ):
+        if running and not any(_listens(s, "tcp", relp_port, listen_address) for s in listening):
             problems.append(f"no rsyslogd RELP listener on port {relp_port} for {name}")
         relp = inputs.get(relp_port)
         if relp is None or relp.get("kind") != "relp":
@@ -356,10 +363,7 @@ def assess_listeners(
             )
     for want in plain:
         if running and not any(
-            s["protocol"] == want["protocol"]
-            and s["port"] == want["port"]
-            and _address_matches(s["address"], want["address"])
-            for s in listening
+            _listens(s, want["protocol"], want["port"], want["address"]) for s in listening
         ):
             problems.append(
                 f"no rsyslogd {want['protocol']} listener on {want['address']}:{want['port']}"
@@ -369,18 +373,9 @@ def assess_listeners(
     }
     unexpected = []
     for sock in listening:
-        if (
-            sock["protocol"] == "tcp"
-            and sock["port"] in expected_tls
-            and _address_matches(sock["address"], listen_address)
-        ):
+        if any(_listens(sock, "tcp", port, listen_address) for port in expected_tls):
             continue
-        if any(
-            sock["protocol"] == p["protocol"]
-            and sock["port"] == p["port"]
-            and _address_matches(sock["address"], p["address"])
-            for p in plain
-        ):
+        if any(_listens(sock, p["protocol"], p["port"], p["address"]) for p in plain):
             continue
         unexpected.append(f"{sock['protocol']} {sock['address']}:{sock['port']}")
     if unexpected:
@@ -739,6 +734,10 @@ def validate_shipper(ship: dict[str, Any]) -> list[str]:
     for name in ("config_path", "work_dir", "audit_log_path", "stats_file", "proc_root"):
         if not str(ship[name]).startswith("/"):
             problems.append(f"shipper.{name} must be absolute")
+    if ship["engine"] == "fluent_bit" and not str(ship["db_path"]).startswith("/"):
+        problems.append("shipper.db_path must be absolute")
+    if ship["engine"] == "fluent_bit" and not 0 <= ship["min_free_capacity_percent"] <= 100:
+        problems.append("shipper.min_free_capacity_percent must be between 0 and 100")
     if ship["engine"] == "rsyslog":
         if not ship["aggregator_host"]:
             problems.append("shipper.aggregator_host is required")
@@ -941,7 +940,9 @@ def find_imfile_state(names: Iterable[str], inode: int) -> list[str]:
     return sorted(n for n in names if n == plain or n.startswith(plain + ":"))
 
 
-def assess_lag(size: int, states: list[dict[str, Any]], path: str, max_lag: int) -> dict[str, Any]:
+def assess_lag(
+    size: int, states: list[dict[str, Any]], path: str, max_lag: int, reader: str = "imfile"
+) -> dict[str, Any]:
     """LOG-03: size of the audit log minus imfile's read offset for its current inode. Several
     state files for the inode (8.2302 adds a file id: an inode reused by a new file gets a new
     one): the most recently written for this path. No state file: nothing of this file was
@@ -954,14 +955,14 @@ def assess_lag(size: int, states: list[dict[str, Any]], path: str, max_lag: int)
     if lag < 0:
         problems.append(
             f"{path} is {size} bytes, shorter than the read position {offset}: truncated in "
-            f"place (imfile reads it on from {offset}, records written below are not shipped)"
+            f"place ({reader} reads it on from {offset}, records written below are not shipped)"
         )
     elif lag > max_lag:
         problems.append(
             f"the read position lags {lag} bytes behind the end of {path} (more than {max_lag})"
         )
     if not states and size > 0:
-        problems.append(f"no imfile state for {path}'s inode: nothing of it was read")
+        problems.append(f"no {reader} state for {path}'s inode: nothing of it was read")
     return {"problems": problems, "lag": lag, "offset": offset, "size": size}
 
 
@@ -1140,13 +1141,8 @@ def verify_shipper(module: Any, ship: dict[str, Any], now: float | None = None) 
     checks: list[dict[str, Any]] = []
     observations: list[dict[str, Any]] = []
     facts: dict[str, Any] = {"engine": ship["engine"]}
-    if ship["engine"] != "rsyslog":
-        why = f"the {ship['engine']} engine's shipper checks are not built yet: not verified"
-        return {
-            "checks": [make_check(c, "error", None, None, why) for c in SHIPPER_CHECK_IDS],
-            "observations": [],
-            **facts,
-        }
+    if ship["engine"] == "fluent_bit":
+        return verify_fluent_bit(module, ship, facts)
 
     # LOG-01
     props, why = read_unit(module, ship["service"])
@@ -1340,6 +1336,376 @@ def verify_shipper(module: Any, ship: dict[str, Any], now: float | None = None) 
         observations.append(
             {"key": "log_shipper_discarded", "labels": {}, "value": discards["discarded"]}
         )
+    return {"checks": checks, "observations": observations, **facts}
+
+
+# ---------------------------------------------------------------- the shipper (fluent_bit engine)
+# fluent-bit's human-readable sizes in /api/v1/storage (flb_utils_bytes_to_human_readable_size:
+# "104b", "1.5K", "9.8M", "1.1G", powers of 1024).
+HUMAN_SIZE_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([bKMGT]?)\s*$")
+HUMAN_SIZE_FACTORS = {"": 1, "b": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+FB_DROPPED = "fluentbit_output_dropped_records_total"
+FB_RETRIES_FAILED = "fluentbit_output_retries_failed_total"
+FB_CAPACITY = "fluentbit_output_chunk_available_capacity_percent"
+FB_METRICS = (FB_DROPPED, FB_RETRIES_FAILED, FB_CAPACITY)
+FB_STORAGE_PATH = "/api/v1/storage"
+FB_METRICS_PATH = "/api/v2/metrics/prometheus"
+YAML_LINE_RE = re.compile(r"^(\s*)(?:-\s+)?([A-Za-z_][\w.]*):\s*(.*?)\s*$")
+
+
+def human_size(text: Any) -> int:
+    """Bytes of a fluent-bit human-readable size ("104b", "9.8M"); 0 when unparsable."""
+    match = HUMAN_SIZE_RE.match(str(text))
+    if not match:
+        return 0
+    return int(float(match.group(1)) * HUMAN_SIZE_FACTORS[match.group(2)])
+
+
+def parse_fluent_bit_storage(doc: Any) -> dict[str, Any]:
+    """The storage layer's figures from /api/v1/storage (JSON: storage_layer.chunks and
+    input_chunks.<input>.{status,chunks}): chunks in total, on disk only (down), and the bytes of
+    busy chunks (being flushed)."""
+    layer = ((doc or {}).get("storage_layer") or {}).get("chunks") or {}
+    inputs = (doc or {}).get("input_chunks") or {}
+    return {
+        "total_chunks": int(layer.get("total_chunks", 0)),
+        "fs_chunks": int(layer.get("fs_chunks", 0)),
+        "fs_chunks_down": int(layer.get("fs_chunks_down", 0)),
+        "busy_bytes": sum(
+            human_size(((i or {}).get("chunks") or {}).get("busy_size", "0b"))
+            for i in inputs.values()
+        ),
+        "overlimit": sorted(
+            name for name, i in inputs.items() if ((i or {}).get("status") or {}).get("overlimit")
+        ),
+    }
+
+
+def fluent_bit_counters(text: str) -> dict[str, dict[str, float]]:
+    """metric -> {output instance name: value} of the counters LOG-04/05 read, from
+    /api/v2/metrics/prometheus (Prometheus text, no timestamps; label name=<output>)."""
+    out: dict[str, dict[str, float]] = {m: {} for m in FB_METRICS}
+    for series, value in samples(text, set(FB_METRICS)).items():
+        metric, _, labels = series.partition("{")
+        name = re.search(r'name="([^"]*)"', labels)
+        try:
+            out[metric][name.group(1) if name else ""] = float(value)
+        except ValueError:
+            continue
+    return out
+
+
+def fluent_bit_output(text: str) -> dict[str, str]:
+    """The first output's keys of a fluent-bit YAML configuration as the fluent_bit role renders
+    it (to_nice_yaml, one `key: value` per line): the lines under `outputs:` until the next key
+    at its indentation or less. Values without their quotes."""
+    lines = text.splitlines()
+    out: dict[str, str] = {}
+    start = next((i for i, line in enumerate(lines) if line.strip() == "outputs:"), None)
+    if start is None:
+        return out
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    first_item = True
+    for line in lines[start + 1 :]:
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if len(line) - len(line.lstrip()) <= indent and not line.lstrip().startswith("-"):
+            break
+        if line.lstrip().startswith("-") and not first_item:
+            break  # the second output
+        first_item = False
+        match = YAML_LINE_RE.match(line)
+        if match and match.group(2) not in out:
+            out[match.group(2)] = match.group(3).strip("'\"")
+    return out
+
+
+def fluent_bit_contract(output: dict[str, str], ship: dict[str, Any]) -> dict[str, Any]:
+    """LOG-02's configuration half for fluent-bit: the syslog output to the aggregator with TLS,
+    the chain and the host name verified for the aggregator's name, retrying forever."""
+    observed = {
+        "output": output.get("name", ""),
+        "target": output.get("host", ""),
+        "port": output.get("port", ""),
+        "tls": output.get("tls", ""),
+        "tls_verify": output.get("tls.verify", ""),
+        "tls_verify_hostname": output.get("tls.verify_hostname", ""),
+        "permitted_peers": output.get("tls.vhost", ""),
+        "retry_limit": output.get("retry_limit", "1"),
+        "syslog_maxsize": output.get("syslog_maxsize", ""),
+    }
+    if not output:
+        return {"problems": [f"no output in {ship['config_path']}"], "observed": observed}
+    on = ("true", "on", "yes")
+    problems = []
+    if observed["output"] != "syslog":
+        problems.append(f"the output is {observed['output'] or '-'}, not syslog")
+    if observed["target"] != ship["aggregator_host"] or observed["port"] != str(
+        ship["aggregator_port"]
+    ):
+        problems.append(
+            f"the output goes to {observed['target'] or '-'}:{observed['port'] or '-'}, not "
+            f"{ship['aggregator_host']}:{ship['aggregator_port']}"
+        )
+    for key in ("tls", "tls_verify", "tls_verify_hostname"):
+        if observed[key].lower() not in on:
+            problems.append(f"{key.replace('_', '.', 1)} is {observed[key] or 'off'}, not on")
+    if not observed["permitted_peers"]:
+        problems.append("no tls.vhost: the aggregator's name is not checked")
+    elif ship["aggregator_name"] and observed["permitted_peers"] != ship["aggregator_name"]:
+        problems.append(
+            f"tls.vhost is {observed['permitted_peers']}, not {ship['aggregator_name']}"
+        )
+    if observed["retry_limit"].lower() not in ("no_limits", "false", "off", "no_retries_limit"):
+        problems.append(
+            f"retry_limit is {observed['retry_limit']}: after that many retries a chunk is dropped"
+        )
+    return {"problems": problems, "observed": observed}
+
+
+def read_tail_positions(db_path: str, inode: int) -> list[dict[str, Any]]:
+    """The tail input's rows for an inode from its position DB (table in_tail_files: id, name,
+    offset, inode, created, rotated), read-only; as assess_lag's states, newest id last."""
+    if not os.path.exists(db_path):
+        raise FileNotFoundError(2, "No such file or directory", db_path)
+    conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=2.0)
+    try:
+        rows = conn.execute(
+            "SELECT id, name, offset, rotated FROM in_tail_files WHERE inode = ? ORDER BY id",
+            (inode,),
+        ).fetchall()
+    finally:
+        conn.close()
+    return [
+        {
+            "state_file": f"{db_path}#in_tail_files/{row[0]}",
+            "filename": row[1],
+            "curr_offs": int(row[2] or 0),
+            "mtime": row[0],
+            "rotated": bool(row[3]),
+        }
+        for row in rows
+    ]
+
+
+def http_get(port: int, path: str, timeout: float) -> tuple[str | None, str]:
+    """GET http://127.0.0.1:<port><path>: (body, '') on 200, else (None, why)."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        conn.request("GET", path)
+        response = conn.getresponse()
+        body = response.read().decode("utf-8", "replace")
+        conn.close()
+    except (OSError, http.client.HTTPException) as exc:
+        return None, f"GET 127.0.0.1:{port}{path}: {type(exc).__name__}: {exc}"
+    if response.status != 200:
+        return None, f"GET 127.0.0.1:{port}{path} answered {response.status}"
+    return body, ""
+
+
+def verify_fluent_bit(module: Any, ship: dict[str, Any], facts: dict[str, Any]) -> dict[str, Any]:
+    """LOG-01 .. LOG-05 for the fluent_bit engine, in the same module run: the unit, fluent-bit's
+    session and output configuration, the tail position DB, the storage layer and its own
+    counters (local HTTP server)."""
+    checks: list[dict[str, Any]] = []
+    observations: list[dict[str, Any]] = []
+
+    # LOG-01
+    props, why = read_unit(module, ship["service"])
+    expected_unit = {"active": "active", "enabled": "enabled"}
+    if props is None:
+        checks.append(make_check("LOG-01", "error", None, expected_unit, why))
+    else:
+        unit = assess_unit(props)
+        facts["unit"] = unit["observed"]
+        checks.append(
+            _check(
+                "LOG-01",
+                unit["problems"],
+                unit["observed"],
+                expected_unit,
+                f"{unit['observed']['unit']} is active ({unit['observed']['sub']}) and enabled",
+            )
+        )
+
+    # LOG-02
+    port = ship["aggregator_port"]
+    expected_tls = {
+        "session": f"ESTABLISHED to {ship['aggregator_host']}:{port}",
+        "output": "syslog",
+        "tls": "on",
+        "tls_verify": "on",
+        "tls_verify_hostname": "on",
+        "permitted_peers": ship["aggregator_name"] or "(set)",
+        "retry_limit": "no_limits",
+    }
+    pids, inodes = _rsyslogd_sockets(ship["proc_root"], "fluent-bit")
+    addresses = _resolve(ship["aggregator_host"])
+    session = assess_session(_read_tcp_sessions(ship["proc_root"]), inodes, port, addresses)
+    facts["fluent_bit_pids"] = pids
+    facts["sessions"] = session["observed"]
+    output: dict[str, str] = {}
+    try:
+        with open(ship["config_path"], encoding="utf-8") as fh:
+            output = fluent_bit_output(fh.read())
+        conf_why = ""
+    except OSError as exc:
+        conf_why = f"cannot read {ship['config_path']}: {exc.strerror or exc}"
+    if conf_why:
+        checks.append(make_check("LOG-02", "error", session["observed"], expected_tls, conf_why))
+    else:
+        contract = fluent_bit_contract(output, ship)
+        problems = list(contract["problems"])
+        if not pids:
+            problems.insert(0, "fluent-bit is not running")
+        elif not session["up"]:
+            problems.insert(
+                0, f"fluent-bit has no ESTABLISHED TCP session to {ship['aggregator_host']}:{port}"
+            )
+        checks.append(
+            _check(
+                "LOG-02",
+                problems,
+                {"sessions": session["observed"], "config": contract["observed"]},
+                expected_tls,
+                f"fluent-bit forwards over {session['observed'][0] if session['observed'] else ''}"
+                f" with TLS (chain and host name {ship['aggregator_name'] or 'verified'}), "
+                "retrying forever",
+            )
+        )
+
+    # LOG-03: the tail input's position DB
+    path = ship["audit_log_path"]
+    try:
+        st = os.stat(path)
+        states = read_tail_positions(ship["db_path"], st.st_ino)
+    except (OSError, ValueError) as exc:
+        what = getattr(exc, "filename", None) or ship["db_path"]
+        checks.append(
+            make_check(
+                "LOG-03",
+                "error",
+                None,
+                {"max_lag_bytes": ship["max_lag_bytes"]},
+                f"cannot read {what}: {getattr(exc, 'strerror', None) or exc}",
+            )
+        )
+    except sqlite3.Error as exc:  # not a position DB, or locked
+        checks.append(
+            make_check(
+                "LOG-03",
+                "error",
+                None,
+                {"max_lag_bytes": ship["max_lag_bytes"]},
+                f"cannot read the position DB {ship['db_path']}: {exc}",
+            )
+        )
+    else:
+        current = [s for s in states if not s["rotated"]] or states
+        lag = assess_lag(st.st_size, current, path, ship["max_lag_bytes"], "the tail input's")
+        facts["tail_positions"] = [s["state_file"] for s in states]
+        checks.append(
+            _check(
+                "LOG-03",
+                lag["problems"],
+                {"lag_bytes": lag["lag"], "size": lag["size"], "offset": lag["offset"]},
+                {"max_lag_bytes": ship["max_lag_bytes"]},
+                f"tail has read {path} to {lag['offset']} of {lag['size']} bytes "
+                f"(lag {lag['lag']}, at most {ship['max_lag_bytes']})",
+            )
+        )
+        observations.append(
+            {"key": "log_shipper_lag", "labels": {"path": path}, "value": max(lag["lag"], 0)}
+        )
+
+    # LOG-04 and LOG-05: the storage layer and fluent-bit's own counters
+    timeout = float(ship["http_timeout"])
+    storage_text, storage_why = http_get(ship["http_port"], FB_STORAGE_PATH, timeout)
+    metrics_text, metrics_why = http_get(ship["http_port"], FB_METRICS_PATH, timeout)
+    counters = fluent_bit_counters(metrics_text or "")
+    storage: dict[str, Any] | None = None
+    if storage_text is not None:
+        try:
+            storage = parse_fluent_bit_storage(json.loads(storage_text))
+        except (ValueError, AttributeError, TypeError) as exc:
+            storage_why = f"{FB_STORAGE_PATH} is not the storage layer's JSON: {exc}"
+    facts["fluent_bit_storage"] = storage
+    facts["fluent_bit_counters"] = counters
+    min_free = ship["min_free_capacity_percent"]
+    expected_backlog = {"min_free_capacity_percent": min_free, "inputs_over_limit": []}
+    why4 = storage_why or metrics_why
+    if not why4 and not counters[FB_CAPACITY]:
+        why4 = f"{FB_METRICS_PATH} has no {FB_CAPACITY} (fluent-bit before 2.x?)"
+    if why4 or storage is None:
+        checks.append(make_check("LOG-04", "error", None, expected_backlog, why4))
+    else:
+        free = min(counters[FB_CAPACITY].values())
+        problems = [
+            f"output {name} has {value:g} % of its storage.total_limit_size free (alert below "
+            f"{min_free} %; at 0 % fluent-bit drops the oldest chunk)"
+            for name, value in sorted(counters[FB_CAPACITY].items())
+            if value < min_free
+        ]
+        if storage["overlimit"]:
+            problems.append("inputs over their memory limit: " + ", ".join(storage["overlimit"]))
+        checks.append(
+            _check(
+                "LOG-04",
+                problems,
+                {**storage, "free_capacity_percent": counters[FB_CAPACITY]},
+                expected_backlog,
+                f"{storage['total_chunks']} chunk(s) buffered ({storage['fs_chunks_down']} on disk "
+                f"only); the backlog has {free:g} % of its limit free (at least {min_free} %)",
+            )
+        )
+        observations.append(
+            {"key": "log_shipper_backlog_chunks", "labels": {}, "value": storage["total_chunks"]}
+        )
+        observations.append(
+            {"key": "log_shipper_backlog_free_ratio", "labels": {}, "value": round(free / 100, 4)}
+        )
+
+    maxsize = output.get("syslog_maxsize", "")
+    expected_drops = {
+        "dropped_records": 0,
+        "retries_failed": 0,
+        "min_syslog_maxsize": ship["max_message_size_bytes"],
+    }
+    why5 = metrics_why or conf_why
+    if not why5 and not counters[FB_DROPPED]:
+        why5 = f"{FB_METRICS_PATH} has no {FB_DROPPED}"
+    if why5:
+        checks.append(make_check("LOG-05", "error", None, expected_drops, why5))
+    else:
+        dropped = int(sum(counters[FB_DROPPED].values()))
+        failed = int(sum(counters[FB_RETRIES_FAILED].values()))
+        problems = []
+        if dropped:
+            problems.append(f"{FB_DROPPED} = {dropped}")
+        if failed:
+            problems.append(f"{FB_RETRIES_FAILED} = {failed}")
+        if not maxsize.isdigit():
+            problems.append("no syslog_maxsize on the output (out_syslog cuts at 2048 bytes)")
+        elif int(maxsize) < ship["max_message_size_bytes"]:
+            problems.append(
+                f"syslog_maxsize is {maxsize}, below {ship['max_message_size_bytes']}: longer "
+                "records are truncated"
+            )
+        checks.append(
+            _check(
+                "LOG-05",
+                problems,
+                {
+                    "dropped_records": dropped,
+                    "retries_failed": failed,
+                    "syslog_maxsize": int(maxsize) if maxsize.isdigit() else None,
+                },
+                expected_drops,
+                f"fluent-bit dropped no record and no chunk ran out of retries; syslog_maxsize "
+                f"is {maxsize} (at least {ship['max_message_size_bytes']})",
+            )
+        )
+        observations.append({"key": "log_shipper_discarded", "labels": {}, "value": dropped})
     return {"checks": checks, "observations": observations, **facts}
 
 
