@@ -432,12 +432,17 @@ def test_a_stopped_unit_fails_log01(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert out["checks"][0]["message"] == "rsyslog.service is inactive (dead)"
 
 
-def test_fluent_bit_engine_is_not_verified_yet(capsys: pytest.CaptureFixture[str]) -> None:
-    args = {"shipper": {"enabled": True, "engine": "fluent_bit"}}
+def test_fluent_bit_engine_without_fluent_bit_is_error_not_pass(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The fluent_bit engine on a host without fluent-bit (this machine): what cannot be read
+    is an error, never a pass (its checks: tests/unit/test_soc2_log_fluent_bit.py)."""
+    args = {"shipper": {"enabled": True, "engine": "fluent_bit", "http_port": 1}}
     rc, result = invoke(soc2_log.main, args, capsys)
     assert rc == 0
     got = results(result)
-    assert {got[c] for c in fam.SHIPPER_CHECK_IDS} == {"error"}
+    assert "pass" not in {got[c] for c in fam.SHIPPER_CHECK_IDS}
+    assert (got["LOG-04"], got["LOG-05"]) == ("error", "error")
     assert {got[c] for c in fam.AGGREGATOR_CHECK_IDS} == {"not_applicable"}
 
 
@@ -477,7 +482,7 @@ def test_module_defaults_equal_the_role_defaults_and_vars() -> None:
     defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
     role_vars = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
     params = role_vars["_log_shipper_verify_params"]["shipper"]
-    assert set(params) == set(fam.SHIPPER_SPEC) - {"proc_root"}
+    assert set(params) == set(fam.SHIPPER_SPEC) - {"proc_root", "http_timeout"}
     compared = []
     for name, value in params.items():
         match = PASSTHROUGH.match(str(value).strip())
@@ -490,10 +495,23 @@ def test_module_defaults_equal_the_role_defaults_and_vars() -> None:
         assert fam.SHIPPER_SPEC[name]["default"] == source[var], (name, var)
         compared.append(name)
     assert {"max_lag_bytes", "max_backlog_messages", "max_message_size_bytes"} <= set(compared)
-    assert {"work_dir", "config_path", "action_name", "queue_name", "audit_log_path"} <= set(
-        compared
-    )
-    assert params["service"] == fam.SHIPPER_SPEC["service"]["default"]
+    assert {"work_dir", "action_name", "queue_name", "audit_log_path"} <= set(compared)
+    # Per engine: rsyslog's unit and file are the module's defaults, fluent_bit's the
+    # fluent_bit role's defaults (passed with those as fallbacks).
+    assert f"else {fam.SHIPPER_SPEC['service']['default']!r}" in params["service"]
+    assert "else _log_shipper_config_path" in params["config_path"]
+    assert role_vars["_log_shipper_config_path"] == fam.SHIPPER_SPEC["config_path"]["default"]
+    fb_defaults = yaml.safe_load((REPO / "roles/fluent_bit/defaults/main.yml").read_text())
+    for name, var in (
+        ("http_port", "fluent_bit_http_port"),
+        ("db_path", "fluent_bit_db_path"),
+        ("min_free_capacity_percent", "fluent_bit_min_free_capacity_percent"),
+    ):
+        assert params[name] == f"{{{{ {var} | default({fb_defaults[var]!r}) }}}}", name
+        assert fam.SHIPPER_SPEC[name]["default"] == fb_defaults[var], name
+    fb_vars = yaml.safe_load((REPO / "roles/fluent_bit/vars/main.yml").read_text())
+    assert f"{fb_vars['_fluent_bit_service']!r} if" in params["service"]
+    assert f"{fb_vars['_fluent_bit_config_path']!r} if" in params["config_path"]
 
 
 # ---------------------------------------------------------------- recorded in molecule
