@@ -9,10 +9,13 @@ to the aggregator (log_aggregator) over mutual TLS, each on its own listener por
   initial namespaces, docs/roles/auditd.md; test_70 covers the rules in this machine's kernel),
   so the audit record is a real audit-format line appended to the audit log the shipper tails,
   the way the molecule scenarios do.
-- mTLS: no client certificate, a certificate from a foreign CA, an expired certificate from
-  our CA, and a valid certificate of a name that is not a permitted peer are refused and store
-  nothing; a plain TCP client stores nothing. A valid certificate of the permitted peer sent by
-  the same client is stored (so the refusals are not an artefact of the client).
+- mTLS, on every listener the aggregator opens for a peer (TLS syslog 6514 and RELP 2514): no
+  client certificate, a certificate from a foreign CA, an expired certificate from our CA, and
+  a valid certificate of a name that is not a permitted peer are refused and store nothing; a
+  plain TCP client stores nothing. A valid certificate of the permitted peer sent by the same
+  client is stored (so the refusals are not an artefact of the client). On the RELP port the
+  client speaks RELP (molecule/shared/log_send.py --relp: open, then a syslog command, each
+  answered `rsp 200` for the permitted peer).
 - No loss: with the aggregator's rsyslog stopped, 200 numbered events per edge wait in the
   shippers' disk queues; after the restart each arrives exactly once, in order per host.
 - Tampering with the store (clearing +a, truncating and editing sealed files) fails LOG-08 and
@@ -254,14 +257,23 @@ def test_a_16_kib_message_arrives_whole(converged: dict) -> None:
 
 
 # ---------------------------------------------------------------- (c) mTLS refusals
+# Every listener the aggregator opens for edge1: TLS syslog (imtcp, the tcp transport) and RELP
+# over TLS (imrelp, the default transport), each with its own port.
+LISTENERS = {"tls-syslog": ("6514", []), "relp": ("2514", ["--relp"])}
+
+
+@pytest.mark.parametrize("listener", sorted(LISTENERS))
 def test_mtls_refuses_every_client_that_is_not_the_permitted_peer(
-    clients: dict[str, tuple[str, str] | None],
+    clients: dict[str, tuple[str, str] | None], listener: str
 ) -> None:
+    """The same five clients against each listener (log_send.py: octet-counted syslog, or with
+    --relp a RELP session: open, then a syslog command answered rsp 200)."""
+    port, mode = LISTENERS[listener]
     token = f"t80-{uuid.uuid4().hex[:10]}"
     agg = address("aggregator")
     commands = []
     for case, files in clients.items():
-        args = [f"{WORK}/log_send.py", "--host", agg, "--port", "6514", "--wait", "2"]
+        args = [f"{WORK}/log_send.py", "--host", agg, "--port", port, "--wait", "2", *mode]
         if case == "plain":
             args.append("--plain")
         else:
@@ -282,6 +294,12 @@ def test_mtls_refuses_every_client_that_is_not_the_permitted_peer(
     assert results["permitted"]["session"] == "open", results["permitted"]
     for case in ("no_certificate", "foreign_ca", "expired", "not_permitted"):
         assert results[case]["session"] == "refused", (case, results[case])
+    if mode:
+        # The RELP session itself: the permitted client's open and message were acknowledged;
+        # a plain client never got a RELP answer from the TLS listener.
+        assert results["permitted"]["relp_rsp"] == [200, 200], results["permitted"]
+        assert results["plain"]["session"] == "refused", results["plain"]
+        assert not results["plain"].get("relp_rsp"), results["plain"]
     records = wait_for("the permitted client's message", lambda: stored(token))
     # Give a wrongly accepted message the same time to arrive as the accepted one took.
     time.sleep(1.0)
@@ -290,6 +308,7 @@ def test_mtls_refuses_every_client_that_is_not_the_permitted_peer(
         r["raw"] for r in records
     ]
     assert records[0]["host"] == "edge1" and records[0]["identity"] == "x509"
+    assert records[0]["input"] == "peer:edge1"
 
 
 # ---------------------------------------------------------------- (d) no loss
