@@ -85,7 +85,7 @@ def stored(token: str) -> list[dict[str, Any]]:
 def put(host: str, path: str, data: bytes, mode: str = "0600") -> None:
     b64 = base64.b64encode(data).decode()
     get_host(host).check_output(
-        f"mkdir -p {WORK} && echo {b64} | base64 -d > {path} && chmod {mode} {path}"
+        f"mkdir -p $(dirname {path}) && echo {b64} | base64 -d > {path} && chmod {mode} {path}"
     )
 
 
@@ -178,12 +178,15 @@ def clients(converged: dict) -> dict[str, tuple[str, str] | None]:
     out: dict[str, tuple[str, str] | None] = {"no_certificate": None, "plain": None}
     for case, (cert, key) in certs.items():
         crt, pem = f"{WORK}/{case}.crt", f"{WORK}/{case}.key"
-        put("edge1", crt, cert.public_bytes(serialization.Encoding.PEM), "0644")
-        put("edge1", pem, _pem_key(key))
+        # On the aggregator too: its rsyslog's omrelp is the independent RELP client.
+        for where in ("edge1", "aggregator"):
+            put(where, crt, cert.public_bytes(serialization.Encoding.PEM), "0644")
+            put(where, pem, _pem_key(key))
         out[case] = (crt, pem)
     put("edge1", f"{WORK}/log_send.py", (REPO / "molecule/shared/log_send.py").read_bytes(), "0755")
     yield out
-    get_host("edge1").run(f"rm -rf {WORK}")
+    for where in ("edge1", "aggregator"):
+        get_host(where).run(f"rm -rf {WORK}")
 
 
 # ---------------------------------------------------------------- (a), (b) records
@@ -309,6 +312,66 @@ def test_mtls_refuses_every_client_that_is_not_the_permitted_peer(
     ]
     assert records[0]["host"] == "edge1" and records[0]["identity"] == "x509"
     assert records[0]["input"] == "peer:edge1"
+
+
+OMRELP_CONF = """
+global(workDirectory="{work}/spool" maxMessageSize="65536")
+module(load="imuxsock" SysSock.Use="off")
+module(load="omrelp")
+input(type="imuxsock" Socket="{work}/in.sock" ruleset="send")
+ruleset(name="send") {{
+{actions}
+}}
+"""
+OMRELP_ACTION = """  if $msg contains "-{case}" then {{
+    action(type="omrelp" name="{case}" target="{target}" port="2514" tls="on"
+      tls.authMode="name" tls.permittedPeer=["aggregator"] tls.caCert="{ca}"{mine}
+      template="RSYSLOG_SyslogProtocol23Format"
+      action.resumeRetryCount="2" action.resumeInterval="1")
+  }}"""
+
+
+def test_omrelp_delivers_only_the_permitted_peers_messages(
+    clients: dict[str, tuple[str, str] | None],
+) -> None:
+    """rsyslog's own RELP client (omrelp, librelp) as the sender: a throwaway rsyslogd on the
+    aggregator (its own configuration, socket and spool; the service's rsyslogd untouched)
+    with one omrelp action per client certificate case, to edge1's RELP listener at the
+    aggregator's lab address. Only the permitted certificate's message is stored."""
+    token = f"t80-{uuid.uuid4().hex[:10]}"
+    work = f"{WORK}/omrelp"
+    actions = []
+    for case, files in clients.items():
+        if case == "plain":
+            continue  # omrelp with tls off is the plain client: covered by log_send above
+        mine = f' tls.myCert="{files[0]}" tls.myPrivKey="{files[1]}"' if files else ""
+        actions.append(
+            OMRELP_ACTION.format(case=case, target=address("aggregator"), ca=CA_CHAIN, mine=mine)
+        )
+    conf = OMRELP_CONF.format(work=work, actions="\n".join(actions))
+    agg = get_host("aggregator")
+    put("aggregator", f"{work}/rsyslog.conf", conf.encode(), "0644")
+    sends = " && ".join(
+        f"logger -u {work}/in.sock -t soc2-test80 {token}-{case}"
+        for case in clients
+        if case != "plain"
+    )
+    agg.check_output(
+        f"mkdir -p {work}/spool && rsyslogd -N1 -f {work}/rsyslog.conf"
+        f" && (rsyslogd -n -f {work}/rsyslog.conf -i {work}/pid > {work}/out.log 2>&1 &)"
+        f" && for i in $(seq 50); do [ -S {work}/in.sock ] && break; sleep 0.1; done"
+        f" && {sends}"
+    )
+    try:
+        records = wait_for("omrelp's permitted message", lambda: stored(token))
+        time.sleep(3.0)  # the refused actions' retries (2, one second apart) are over
+        records = stored(token)
+    finally:
+        agg.run(f"kill $(cat {work}/pid) 2>/dev/null; sleep 0.5; cat {work}/out.log")
+    assert [r["raw"].rsplit("-", 1)[-1] for r in records] == ["permitted"], [
+        r["raw"] for r in records
+    ]
+    assert records[0]["host"] == "edge1" and records[0]["input"] == "peer:edge1"
 
 
 # ---------------------------------------------------------------- (d) no loss
