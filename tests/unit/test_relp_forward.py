@@ -164,9 +164,7 @@ def _acking(server: Server, tls: ssl.SSLSocket, reader: rf.FrameReader) -> None:
             return
 
 
-def _run_client(
-    pki: Path, port: int, stdin: bytes, name: str = "aggregator", *extra: str
-) -> list[str]:
+def _run_client(pki: Path, port: int, stdin: bytes, name: str = "aggregator") -> list[str]:
     got = subprocess.run(
         [
             sys.executable,
@@ -185,7 +183,6 @@ def _run_client(
             str(pki / "edge.key"),
             "--timeout",
             "2",
-            *extra,
         ],
         input=stdin,
         capture_output=True,
@@ -313,63 +310,3 @@ def test_nothing_listening_is_an_error_line_not_a_crash(pki: Path) -> None:
         port = probe.getsockname()[1]
     out = _run_client(pki, port, b"m\n")
     assert out[0] == "OK" and out[1].startswith("relp-forward: 127.0.0.1:") and len(out) == 2
-
-
-# ---------------------------------------------------------------- transactions (omprog batches)
-def _batch(*messages: bytes) -> bytes:
-    return b"BEGIN TRANSACTION\n" + b"".join(m + b"\n" for m in messages) + b"COMMIT TRANSACTION\n"
-
-
-def test_a_batch_is_pipelined_and_committed_after_every_ack(pki: Path, server: Callable) -> None:
-    """All frames of a batch leave before the first answer is read (the server answers only
-    after it has the third frame), DEFER_COMMIT per message, OK for the commit once all three
-    were answered rsp 200."""
-
-    def answer_late(srv: Server, tls: ssl.SSLSocket, reader: rf.FrameReader) -> None:
-        srv.open_ok(tls, reader)
-        frames = [reader.next() for _ in range(3)]
-        srv.received += frames
-        for txnr, _, _ in frames:
-            tls.sendall(rf.frame(txnr, "rsp", b"200 OK"))
-        while True:
-            txnr, command, data = reader.next()
-            srv.received.append((txnr, command, data))
-            tls.sendall(rf.frame(txnr, "rsp", b"200 OK" if command == "syslog" else b""))
-            if command == "close":
-                return
-
-    srv = server(answer_late)
-    out = _run_client(
-        pki, srv.port, _batch(b"m1", b"m2", b"m3") + _batch(b"m4"), "aggregator", "--transactions"
-    )
-    first = ["OK", "DEFER_COMMIT", "DEFER_COMMIT", "DEFER_COMMIT", "OK"]
-    assert out == ["OK", *first, "OK", "DEFER_COMMIT", "OK"]
-    assert [d for _, c, d in srv.received if c == "syslog"] == [b"m1", b"m2", b"m3", b"m4"]
-
-
-def test_a_batch_cut_short_fails_at_its_commit_and_is_sent_again_whole(
-    pki: Path, server: Callable
-) -> None:
-    """The first session answers the batch's first frame and dies: every message still gets
-    DEFER_COMMIT (a failure inside a batch would make rsyslog drop the deferred ones), the
-    commit fails, and rsyslog's retry of the whole batch is acknowledged on a new session."""
-    sessions = []
-
-    def dies(srv: Server, tls: ssl.SSLSocket, reader: rf.FrameReader) -> None:
-        sessions.append(1)
-        if len(sessions) == 1:
-            srv.open_ok(tls, reader)
-            txnr, command, data = reader.next()
-            srv.received.append((txnr, command, data))
-            tls.sendall(rf.frame(txnr, "rsp", b"200 OK"))
-            return  # closes: the batch's other frames are never answered
-        _acking(srv, tls, reader)
-
-    srv = server(dies)
-    batch = _batch(b"a", b"b", b"c")
-    out = _run_client(pki, srv.port, batch + batch, "aggregator", "--transactions")
-    assert out[:5] == ["OK", "OK", "DEFER_COMMIT", "DEFER_COMMIT", "DEFER_COMMIT"]
-    assert out[5].startswith("relp-forward: 127.0.0.1:")
-    assert out[6:] == ["OK", "DEFER_COMMIT", "DEFER_COMMIT", "DEFER_COMMIT", "OK"]
-    second = [d for _, c, d in srv.received if c == "syslog"][-3:]
-    assert second == [b"a", b"b", b"c"]
