@@ -31,8 +31,16 @@ description:
     V(error)."
   - "C(LOG-05): C(discarded.full), C(discarded.nf) and the action's C(failed) are 0 and the
     global C(maxMessageSize) is at least O(shipper.max_message_size_bytes)."
-  - The shipper checks are V(error) for the fluent_bit engine (not built yet) and
-    V(not_applicable) when O(shipper.enabled) is V(false).
+  - "fluent_bit engine (O(shipper.engine)): C(LOG-01) the unit; C(LOG-02) a C(fluent-bit)
+    process's ESTABLISHED session to the aggregator and the first output of its YAML
+    configuration (syslog, C(tls), C(tls.verify), C(tls.verify_hostname) on, C(tls.vhost) the
+    aggregator's name, C(retry_limit) no_limits); C(LOG-03) the lag behind the tail input's
+    C(offset) in the position DB O(shipper.db_path); C(LOG-04) C(/api/v1/storage) and every
+    output's C(fluentbit_output_chunk_available_capacity_percent) at least
+    O(shipper.min_free_capacity_percent); C(LOG-05) C(fluentbit_output_dropped_records_total)
+    and C(fluentbit_output_retries_failed_total) 0 and C(syslog_maxsize) at least
+    O(shipper.max_message_size_bytes). The HTTP server on 127.0.0.1:O(shipper.http_port)."
+  - The shipper checks are V(not_applicable) when O(shipper.enabled) is V(false).
   - Aggregator, without running commands, rsyslogd's listening sockets, the rendered
     configuration, the store's day files with their inode flags (C(FS_IOC_GETFLAGS)), their
     C(.sha256) files, the store writer's C(stats.json) and the S3 uploader's state file.
@@ -169,6 +177,28 @@ options:
           - Where procfs is mounted (tests point it elsewhere).
         type: path
         default: /proc
+      http_port:
+        description:
+          - fluent_bit engine, the local HTTP server's port (C(/api/v1/storage),
+            C(/api/v2/metrics/prometheus) on 127.0.0.1).
+        type: int
+        default: 2020
+      db_path:
+        description:
+          - fluent_bit engine, the tail input's position DB (sqlite, table C(in_tail_files)).
+        type: path
+        default: /var/lib/fluent-bit/tail-audit.db
+      min_free_capacity_percent:
+        description:
+          - fluent_bit engine, least free share of each output's C(storage.total_limit_size)
+            (C(fluentbit_output_chunk_available_capacity_percent), C(LOG-04)).
+        type: int
+        default: 20
+      http_timeout:
+        description:
+          - fluent_bit engine, seconds to wait for its HTTP server.
+        type: float
+        default: 3.0
   aggregator:
     description:
       - The aggregator's settings (the role's C(_log_aggregator_verify_params.aggregator)).
