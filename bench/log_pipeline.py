@@ -23,7 +23,8 @@ A rate is sustained when every event arrives exactly once, the drain is under 5 
 latency under 2 s. An edge's steps stop at its first rate that is not sustained (or at the last
 one; BENCH_LOG_ALL_RATES=1 runs every rate). Traffic goes only from the edges to the aggregator
 on the lab network. Bounded: BENCH_LOG_RATES (default 100,250,500,1000,2000 events/s),
-BENCH_LOG_SECONDS per step (default 10), a drain of at most 60 s per step. Results: bench/results/log_pipeline.json.
+BENCH_LOG_SECONDS per step (default 10), a drain of at most 60 s per step. Results:
+bench/results/log_pipeline.json.
 """
 
 from __future__ import annotations
