@@ -83,9 +83,17 @@ def stored(token: str) -> list[dict[str, Any]]:
 
 
 def put(host: str, path: str, data: bytes, mode: str = "0600") -> None:
-    b64 = base64.b64encode(data).decode()
+    put_all(host, {path: (data, mode)})
+
+
+def put_all(host: str, files: dict[str, tuple[bytes, str]]) -> None:
+    """Write files (path -> (content, mode)) on a host in one command."""
     get_host(host).check_output(
-        f"mkdir -p $(dirname {path}) && echo {b64} | base64 -d > {path} && chmod {mode} {path}"
+        " && ".join(
+            f"mkdir -p $(dirname {path}) && echo {base64.b64encode(data).decode()}"
+            f" | base64 -d > {path} && chmod {mode} {path}"
+            for path, (data, mode) in files.items()
+        )
     )
 
 
@@ -176,14 +184,16 @@ def clients(converged: dict) -> dict[str, tuple[str, str] | None]:
         ),
     }
     out: dict[str, tuple[str, str] | None] = {"no_certificate": None, "plain": None}
+    files: dict[str, tuple[bytes, str]] = {}
     for case, (cert, key) in certs.items():
         crt, pem = f"{WORK}/{case}.crt", f"{WORK}/{case}.key"
-        # On the aggregator too: its rsyslog's omrelp is the independent RELP client.
-        for where in ("edge1", "aggregator"):
-            put(where, crt, cert.public_bytes(serialization.Encoding.PEM), "0644")
-            put(where, pem, _pem_key(key))
+        files[crt] = (cert.public_bytes(serialization.Encoding.PEM), "0644")
+        files[pem] = (_pem_key(key), "0600")
         out[case] = (crt, pem)
-    put("edge1", f"{WORK}/log_send.py", (REPO / "molecule/shared/log_send.py").read_bytes(), "0755")
+    # On the aggregator too: its rsyslog's omrelp is the independent RELP client.
+    put_all("aggregator", files)
+    files[f"{WORK}/log_send.py"] = ((REPO / "molecule/shared/log_send.py").read_bytes(), "0755")
+    put_all("edge1", files)
     yield out
     for where in ("edge1", "aggregator"):
         get_host(where).run(f"rm -rf {WORK}")
@@ -315,7 +325,7 @@ def test_mtls_refuses_every_client_that_is_not_the_permitted_peer(
 
 
 OMRELP_CONF = """
-global(workDirectory="{work}/spool" maxMessageSize="65536")
+global(workDirectory="{work}/spool" maxMessageSize="65536" localHostname="edge1")
 module(load="imuxsock" SysSock.Use="off")
 module(load="omrelp")
 input(type="imuxsock" Socket="{work}/in.sock" ruleset="send")
@@ -337,7 +347,9 @@ def test_omrelp_delivers_only_the_permitted_peers_messages(
     """rsyslog's own RELP client (omrelp, librelp) as the sender: a throwaway rsyslogd on the
     aggregator (its own configuration, socket and spool; the service's rsyslogd untouched)
     with one omrelp action per client certificate case, to edge1's RELP listener at the
-    aggregator's lab address. Only the permitted certificate's message is stored."""
+    aggregator's lab address. Only the permitted certificate's message is stored. The messages
+    claim the host name edge1 (localHostname), as edge1's certificate does: a claimed name that
+    differs from the certificate's is a host mismatch, which fails LOG-11 for the day."""
     token = f"t80-{uuid.uuid4().hex[:10]}"
     work = f"{WORK}/omrelp"
     actions = []
@@ -372,6 +384,7 @@ def test_omrelp_delivers_only_the_permitted_peers_messages(
         r["raw"] for r in records
     ]
     assert records[0]["host"] == "edge1" and records[0]["input"] == "peer:edge1"
+    assert records[0]["host_matches"] is True, records[0]
 
 
 # ---------------------------------------------------------------- (d) no loss
