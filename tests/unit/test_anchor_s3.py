@@ -206,3 +206,20 @@ def test_the_digest_command_anchors_from_the_environment(
     monkeypatch.setenv("SOC2AUDIT_EVIDENCE_ANCHOR_S3_ENDPOINT_URL", server.url)
     assert cli.main([*base, "--now", "2026-11-02T22:10:00Z"]) == EXIT_OK
     assert "anchored digest #1" in capsys.readouterr().out
+
+
+def test_the_lab_bucket_is_created_once_with_object_lock(
+    server: s3_testserver.S3TestServer,
+) -> None:
+    where = S3AnchorStore(
+        bucket="lab-bucket-once",
+        endpoint_url=server.url,
+        ca_bundle=str(server.ca),
+        access_key_id=server.access_key,
+        secret_access_key=server.secret_key,
+    )
+    assert anchor_s3.ensure_bucket(where) is True
+    assert anchor_s3.ensure_bucket(where) is False
+    server.client.create_bucket(Bucket="no-lock-bucket")
+    with pytest.raises(AnchorError, match="no-lock-bucket has no Object Lock"):
+        anchor_s3.ensure_bucket(S3AnchorStore(**{**where.__dict__, "bucket": "no-lock-bucket"}))
