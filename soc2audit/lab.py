@@ -772,13 +772,27 @@ def known_hosts_file(lab: Lab) -> Path:
     return STATE / f"known_hosts.{lab.prefix}"
 
 
-def write_known_hosts(lab: Lab, addresses: dict[str, str]) -> None:
+def write_known_hosts(lab: Lab, addresses: dict[str, str], attempts: int = 5) -> None:
+    """Scan every container's host keys; a scan that times out (a loaded machine: ssh-keyscan
+    gave up on one host and the converge then failed strict checking) is repeated, and a host
+    whose keys never come is an error here, not an unreachable host later."""
     lines: list[str] = []
-    for ip in addresses.values():
-        proc = subprocess.run(
-            ["ssh-keyscan", "-T", "5", ip], text=True, capture_output=True, check=False
-        )
-        lines += [ln for ln in proc.stdout.splitlines() if ln and not ln.startswith("#")]
+    for host, ip in addresses.items():
+        found: list[str] = []
+        for attempt in range(attempts):
+            proc = subprocess.run(
+                ["ssh-keyscan", "-T", str(5 * (attempt + 1)), ip],
+                text=True,
+                capture_output=True,
+                check=False,
+            )
+            found = [ln for ln in proc.stdout.splitlines() if ln and not ln.startswith("#")]
+            if any(" ssh-ed25519 " in ln for ln in found):
+                break
+            time.sleep(1)
+        else:
+            raise LabError(f"{host} ({ip}): ssh-keyscan found no host key in {attempts} tries")
+        lines += found
     known_hosts_file(lab).write_text("\n".join(sorted(lines)) + "\n")
 
 
