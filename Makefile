@@ -67,8 +67,8 @@ check-mode: setup ## site.yml in check mode (a converged fleet reports zero chan
 drift: setup ## one drift run (soc2audit drift): results, evidence, metrics, summary
 	$(BIN)/soc2audit drift -i $(INVENTORY)
 
-lab: lab-up ## the main job: control node, lab, converge site.yml, drift check, summary
-	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml
+lab: lab-up ## the main job: control node, lab, converge (site.yml + the lab store: playbooks/lab.yml), drift check, summary
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/lab.yml
 	@rc=0; $(BIN)/soc2audit drift -i $(INVENTORY) || rc=$$?; \
 	$(BIN)/python -m soc2audit.summary --lab-only; exit $$rc
 

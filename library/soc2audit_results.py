@@ -76,6 +76,50 @@ options:
     description: Digest interval in seconds (aligned to the Unix epoch).
     type: int
     default: 3600
+  anchor_s3:
+    description:
+      - Anchor the digests just written in an S3 bucket with Object Lock (COMPLIANCE), as
+        C(soc2audit.anchor_s3) does (docs/evidence.md, "Anchors in S3"). Omitted, nothing is
+        anchored. Bad settings fail before anything is written; a failed upload is a warning.
+    type: dict
+    suboptions:
+      bucket:
+        description: The bucket (created with Object Lock by the store's administrator).
+        type: str
+        required: true
+      endpoint_url:
+        description: https://host[:port] of the S3 API; empty, AWS.
+        type: str
+        default: ""
+      region:
+        description: The bucket's region.
+        type: str
+        default: us-east-1
+      ca_bundle:
+        description: CA file that verifies the endpoint's certificate; empty, the system's.
+        type: str
+        default: ""
+      prefix:
+        description: Key prefix of the anchor objects.
+        type: str
+        default: evidence-anchors
+      retention_days:
+        description: COMPLIANCE retention of each anchor; at least the evidence retention.
+        type: int
+        default: 366
+      every:
+        description: V(digest) anchors each digest, V(day) each UTC day's last.
+        type: str
+        default: digest
+        choices: [digest, day]
+      access_key_id:
+        description: S3 access key; empty, boto3's chain.
+        type: str
+        default: ""
+      secret_access_key:
+        description: S3 secret key; empty, boto3's chain.
+        type: str
+        default: ""
 """
 
 EXAMPLES = r"""
@@ -126,6 +170,11 @@ warnings:
   returned: success
 digests:
   description: Digests written at the end of the run (relative to O(evidence_dir)).
+  type: list
+  elements: str
+  returned: success
+anchors:
+  description: Anchors written to the S3 Object Lock bucket (s3:// URLs).
   type: list
   elements: str
   returned: success

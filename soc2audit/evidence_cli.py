@@ -21,6 +21,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from soc2audit import anchor_s3
 from soc2audit.chain import (
     DEFAULT_INTERVAL,
     ChainError,
@@ -187,6 +188,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         metavar="FILE",
         help="anchor record (from `evidence anchor`, kept in write-once storage)",
     )
+    anchor_s3.add_verify_options(p)
     p.add_argument(
         "--trusted-key",
         type=Path,
@@ -312,6 +314,12 @@ def run(args: argparse.Namespace) -> int:
                         print(f"wrote {digest.rel} ({len(digest.data['files'])} file(s))")
                     if not written:
                         print("no interval has ended since the newest digest")
+                try:
+                    for line in anchor_s3.anchor_after_digest(evidence, written):
+                        print(line, file=sys.stderr if args.json else sys.stdout)
+                except anchor_s3.AnchorError as exc:
+                    print(f"soc2audit: digests written, not anchored: {exc}", file=sys.stderr)
+                    return EXIT_RUN_FAILED
                 return EXIT_OK
             digest, fp = rotate_key(evidence, key, settings, args.now)
             if args.json:
@@ -340,16 +348,24 @@ def _verify(args: argparse.Namespace, evidence: Path) -> int:
         except (OSError, ValueError) as exc:
             print(f"soc2audit: --trusted-key {pem}: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    report = verify(
-        evidence,
-        since=args.since,
-        until=args.until,
-        anchor=args.anchor,
-        trusted_keys=args.trusted_key,
-        allow_pending=args.allow_pending,
-        grace=args.grace,
-        now=args.now,
-    )
+    if args.anchor and args.anchor_s3 is not None:
+        print("soc2audit: give --anchor or --anchor-s3, not both", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        with anchor_s3.verify_anchor(args) as from_s3:
+            report = verify(
+                evidence,
+                since=args.since,
+                until=args.until,
+                anchor=from_s3 or args.anchor,
+                trusted_keys=args.trusted_key,
+                allow_pending=args.allow_pending,
+                grace=args.grace,
+                now=args.now,
+            )
+    except anchor_s3.AnchorError as exc:
+        print(f"soc2audit: {exc}", file=sys.stderr)
+        return EXIT_RUN_FAILED
     if args.metrics:
         atomic_write(args.metrics, verify_metrics(report), 0o644)
     if args.json:

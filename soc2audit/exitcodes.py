@@ -55,7 +55,8 @@ MEANINGS: dict[int, str] = {
 #: ``soc2audit evidence`` statuses -> one line for --help and docs/evidence.md, in order.
 EVIDENCE_MEANINGS: dict[int, str] = {
     EXIT_OK: "verify: the chain and every evidence file verified; digest/keygen/...: done",
-    EXIT_RUN_FAILED: "digest, rotate-key, anchor: could not write (the message says why)",
+    EXIT_RUN_FAILED: "digest, rotate-key, anchor: could not write or anchor; verify "
+    "--anchor-s3: the bucket could not be read (the message says why)",
     EXIT_EVIDENCE_SIGNATURE: "bad signature, unknown key, or a key change that was not announced",
     EXIT_EVIDENCE_ALTERED: "evidence altered: changed bytes, a truncated or a missing file",
     EXIT_EVIDENCE_ANCHOR: "the chain head is older than the anchored head, or the anchored "

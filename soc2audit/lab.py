@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
@@ -30,7 +31,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from soc2audit import prereqs
+from soc2audit import components, prereqs
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = REPO / ".lab"
@@ -113,6 +114,19 @@ GROUP_VARS: dict[str, list[str]] = {
         "  prometheus_alertmanager_group_interval: 5s",
     ],
 }
+
+
+# The lab's write-once store (docs/s3-object-lock.md, "The lab's store"): versitygw with Object
+# Lock on the monitor, deployed by playbooks/lab_s3_store.yml (lab code, not a role: users bring
+# their own S3). It exists when the lab has both the monitor and the aggregator.
+S3_PORT = 7070
+S3_BUCKET = "soc2-evidence"
+S3_STORE_HOST = "monitor"
+# Object Lock retention of the lab's uploads and anchors: one day more than the review period
+# (log_aggregator_review_period_days and the evidence retention, both 365 by default).
+S3_RETENTION_DAYS = 366
+S3_ACCESS_KEY = "s3-access-key"
+S3_SECRET_KEY = "s3-secret-key"
 
 
 def lab_hosts() -> dict[str, tuple[str, ...]]:
@@ -308,6 +322,61 @@ def ensure_ssh_key() -> Path:
         )
     key.chmod(0o600)
     return key
+
+
+def ensure_s3_credentials() -> tuple[Path, Path]:
+    """The lab store's root credentials: generated once, 0600 under .lab/, never in the repo;
+    the inventory reads them with a file lookup and the roles deliver them with no_log."""
+    STATE.mkdir(mode=0o700, exist_ok=True)
+    paths = (STATE / S3_ACCESS_KEY, STATE / S3_SECRET_KEY)
+    for path, value in zip(
+        paths, (f"soc2lab{secrets.token_hex(6)}", secrets.token_urlsafe(30)), strict=True
+    ):
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(value)
+        path.chmod(0o600)
+    return paths
+
+
+def versitygw_binary() -> Path:
+    """versitygw for the lab's store, built once per machine (soc2audit.components)."""
+    try:
+        return components.ensure("versitygw")
+    except components.ComponentError as exc:
+        raise LabError(
+            f"the lab's S3 Object Lock store needs versitygw: {exc} "
+            "(`python -m soc2audit.lab doctor --scope components`)"
+        ) from None
+
+
+def network_gateway(lab: Lab) -> str:
+    """The control node's address on the lab network (the bridge's gateway)."""
+    proc = run(["podman", "network", "inspect", lab.network])
+    data = json.loads(proc.stdout or "[]")
+    for subnet in (data[0].get("subnets") or []) if data else []:
+        if subnet.get("gateway"):
+            return str(subnet["gateway"])
+    raise LabError(f"{lab.network} has no gateway address")
+
+
+def s3_bucket(endpoint_url: str, ca_bundle: str, bucket: str) -> bool:
+    """Create the lab store's bucket with Object Lock once (True when created)."""
+    from soc2audit.anchor_s3 import AnchorError, S3AnchorStore, ensure_bucket
+
+    access, secret = (p.read_text().strip() for p in ensure_s3_credentials())
+    store = S3AnchorStore(
+        bucket=bucket,
+        endpoint_url=endpoint_url,
+        ca_bundle=ca_bundle,
+        access_key_id=access,
+        secret_access_key=secret,
+    )
+    try:
+        return ensure_bucket(store)
+    except AnchorError as exc:
+        raise LabError(str(exc)) from None
 
 
 # ---------------------------------------------------------------- mirror and image
@@ -689,8 +758,12 @@ def up(lab: Lab, retry_network: bool = True) -> dict[str, str]:
         addresses[host] = ip
     for ip in addresses.values():
         wait_port(ip, 22)
+    store: dict[str, str] | None = None
+    if {S3_STORE_HOST, "aggregator"} <= set(addresses):
+        ensure_s3_credentials()
+        store = {"binary": str(versitygw_binary()), "control_node": network_gateway(lab)}
     write_known_hosts(lab, addresses)
-    write_inventory(lab, addresses, key)
+    write_inventory(lab, addresses, key, store)
     return addresses
 
 
@@ -699,17 +772,94 @@ def known_hosts_file(lab: Lab) -> Path:
     return STATE / f"known_hosts.{lab.prefix}"
 
 
-def write_known_hosts(lab: Lab, addresses: dict[str, str]) -> None:
+def write_known_hosts(lab: Lab, addresses: dict[str, str], attempts: int = 5) -> None:
+    """Scan every container's host keys; a scan that times out (a loaded machine: ssh-keyscan
+    gave up on one host and the converge then failed strict checking) is repeated, and a host
+    whose keys never come is an error here, not an unreachable host later."""
     lines: list[str] = []
-    for ip in addresses.values():
-        proc = subprocess.run(
-            ["ssh-keyscan", "-T", "5", ip], text=True, capture_output=True, check=False
-        )
-        lines += [ln for ln in proc.stdout.splitlines() if ln and not ln.startswith("#")]
+    for host, ip in addresses.items():
+        found: list[str] = []
+        for attempt in range(attempts):
+            proc = subprocess.run(
+                ["ssh-keyscan", "-T", str(5 * (attempt + 1)), ip],
+                text=True,
+                capture_output=True,
+                check=False,
+            )
+            found = [ln for ln in proc.stdout.splitlines() if ln and not ln.startswith("#")]
+            if any(" ssh-ed25519 " in ln for ln in found):
+                break
+            time.sleep(1)
+        else:
+            raise LabError(f"{host} ({ip}): ssh-keyscan found no host key in {attempts} tries")
+        lines += found
     known_hosts_file(lab).write_text("\n".join(sorted(lines)) + "\n")
 
 
-def write_inventory(lab: Lab, addresses: dict[str, str], key: Path) -> None:
+def secret_lookup(name: str) -> str:
+    """A file lookup of a credential under .lab/ (the value never enters the inventory)."""
+    return f"\"{{{{ lookup('ansible.builtin.file', '{STATE / name}') }}}}\""
+
+
+def store_group_vars(group: str, monitor_ip: str, control_node: str) -> list[str]:
+    """The lines the lab's write-once store adds under a group's `vars:`."""
+    if group == "all":
+        pki = STATE / "pki" / "ca-chain.pem"
+        return [
+            # The control node anchors the evidence chain to the store (soc2audit.anchor_s3).
+            f"    soc2audit_evidence_anchor_s3_bucket: {S3_BUCKET}",
+            f"    soc2audit_evidence_anchor_s3_endpoint_url: https://{monitor_ip}:{S3_PORT}",
+            f"    soc2audit_evidence_anchor_s3_ca_bundle: {pki}",
+            f"    soc2audit_evidence_anchor_s3_retention_days: {S3_RETENTION_DAYS}",
+            f"    soc2audit_evidence_anchor_s3_access_key_id: {secret_lookup(S3_ACCESS_KEY)}",
+            f"    soc2audit_evidence_anchor_s3_secret_access_key: {secret_lookup(S3_SECRET_KEY)}",
+        ]
+    if group == "aggregators":
+        return [
+            "  log_aggregator_upload_enabled: true",
+            f"  log_aggregator_upload_bucket: {S3_BUCKET}",
+            f"  log_aggregator_upload_endpoint_url: https://{S3_STORE_HOST}:{S3_PORT}",
+            "  log_aggregator_upload_ca_path: /etc/ssl/soc2audit/ca-chain.pem",
+            f"  log_aggregator_upload_access_key_id: {secret_lookup(S3_ACCESS_KEY)}",
+            f"  log_aggregator_upload_secret_access_key: {secret_lookup(S3_SECRET_KEY)}",
+            f"  log_aggregator_upload_retention_days: {S3_RETENTION_DAYS}",
+        ]
+    if group == "monitors":
+        return [
+            # S3 from the aggregators (the upload) and from the control node (the anchors).
+            "  nftables_group_services:",
+            "    - name: s3_object_lock",
+            f"      ports: [{S3_PORT}]",
+            "      protocol: tcp",
+            "      apply_to: [monitors]",
+            "      allow_groups: [aggregators]",
+            f"      allow_networks: [{control_node}]",
+        ]
+    return []
+
+
+# versitygw's TLS certificate on the monitor (default SANs: its name and address); versitygw
+# reads it at start, so a re-issue restarts it. Items of the group's pki_certificate_requests.
+STORE_CERTIFICATE = [
+    "    - name: s3-endpoint",
+    "      usage: server",
+    "      run_after: \"sh -c '! systemctl cat soc2-lab-versitygw.service >/dev/null 2>&1"
+    " || systemctl try-restart soc2-lab-versitygw.service'\"",
+]
+
+
+def with_certificate(group_lines: list[str], items: list[str]) -> list[str]:
+    """group_lines with `items` appended to its `pki_certificate_requests:` list."""
+    start = group_lines.index("  pki_certificate_requests:")
+    end = start + 1
+    while end < len(group_lines) and group_lines[end].startswith(("    ", "  -")):
+        end += 1
+    return group_lines[:end] + items + group_lines[end:]
+
+
+def write_inventory(
+    lab: Lab, addresses: dict[str, str], key: Path, store: dict[str, str] | None = None
+) -> None:
     INVENTORY.parent.mkdir(parents=True, exist_ok=True)
     ssh_args = (
         f"-o UserKnownHostsFile={known_hosts_file(lab)} -o StrictHostKeyChecking=yes "
@@ -734,13 +884,21 @@ def write_inventory(lab: Lab, addresses: dict[str, str], key: Path) -> None:
         "    timesync_no_clock_control: true",
         "    # No route to public NTP from here: the aggregator serves its own clock to the fleet.",
         "    timesync_upstream_sources: []",
-        "  children:",
     ]
+    if store is not None:
+        lines += [f"    soc2_lab_versitygw_binary: {store['binary']}"]
+        lines += store_group_vars("all", addresses[S3_STORE_HOST], store["control_node"])
+    lines += ["  children:"]
     hosts = {h: g for h, g in HOSTS.items() if h in addresses}
     for group in GROUPS:
         members = [h for h, groups in hosts.items() if group in groups]
         lines.append(f"    {group}:")
-        lines += [f"      {line}" for line in GROUP_VARS.get(group, [])]
+        group_lines = list(GROUP_VARS.get(group, []))
+        if store is not None:
+            if group == "monitors":
+                group_lines = with_certificate(group_lines, STORE_CERTIFICATE)
+            group_lines += store_group_vars(group, addresses[S3_STORE_HOST], store["control_node"])
+        lines += [f"      {line}" for line in group_lines]
         lines.append("      hosts:" + ("" if members else " {}"))
         for host in members:
             lines.append(f"        {host}:")
@@ -804,6 +962,14 @@ def main(argv: list[str] | None = None) -> int:
         "--warm", action="store_true", help="the molecule image (base + the roles' packages)"
     )
     sub.add_parser("prefix", help="print this checkout's resource prefix")
+    p_s3 = sub.add_parser(
+        "s3-bucket",
+        help="create the lab store's bucket with Object Lock unless it exists "
+        "(playbooks/lab_s3_store.yml); prints created or exists",
+    )
+    p_s3.add_argument("--endpoint-url", required=True)
+    p_s3.add_argument("--ca-bundle", required=True)
+    p_s3.add_argument("--bucket", default=S3_BUCKET)
     p_doc = sub.add_parser(
         "doctor", help="name each missing command and its package (soc2audit/prereqs.py)"
     )
@@ -823,6 +989,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.cmd == "doctor":
             return doctor(args.scope, args.install, args.quiet)
+        if args.cmd == "s3-bucket":
+            created = s3_bucket(args.endpoint_url, args.ca_bundle, args.bucket)
+            print("created" if created else "exists")
+            return 0
         lab = Lab(prefix=lab_prefix(), suite=lab_suite(getattr(args, "suite", None)))
         if args.cmd == "up":
             started = time.monotonic()

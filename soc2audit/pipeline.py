@@ -13,6 +13,8 @@ reported, renders each reporting host's textfile, and writes the run's outputs:
   ended (``soc2audit.chain.write_due_digests``, docs/evidence.md). A digest that cannot be
   written is a warning, never a lost run: the chain shows the gap and ``evidence verify``
   names the cause.
+* when ``anchor_s3`` is given: the digests just written are anchored in the S3 Object Lock
+  bucket (``soc2audit.anchor_s3``); a failed anchor is a warning too, caught up next run.
 
 Everything that can reject the run (an invalid catalog or waivers file: CatalogError /
 PolicyError; a corrupt state file: StateError; a check the catalog lacks: ValueError) is raised
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import soc2audit
+from soc2audit.anchor_s3 import AnchorError, S3AnchorStore, anchor_digests
 from soc2audit.catalog import load_catalog
 from soc2audit.chain import DEFAULT_INTERVAL, ChainError, Settings, write_due_digests
 from soc2audit.evidence import append_evidence, jsonl
@@ -67,6 +70,8 @@ class RunOutcome:
     warnings: list[str] = field(default_factory=list)
     #: Digests written at the end of the run (paths relative to the evidence directory).
     digests: list[str] = field(default_factory=list)
+    #: Anchors written to the S3 Object Lock bucket (s3:// URLs).
+    anchors: list[str] = field(default_factory=list)
 
 
 def process_run(
@@ -90,6 +95,7 @@ def process_run(
     now: dt.datetime | None = None,
     evidence_key: Path | str | None = None,
     digest_interval: int = DEFAULT_INTERVAL,
+    anchor_s3: S3AnchorStore | None = None,
 ) -> RunOutcome:
     """Merge, render and record one drift run (see the module docstring for what is written).
 
@@ -158,6 +164,7 @@ def process_run(
         "state": save_state(state_path, new_state),
     }
     digests: list[str] = []
+    anchored: list[str] = []
     if evidence_key is not None and Path(evidence_key).is_file():
         try:
             written = write_due_digests(
@@ -169,6 +176,13 @@ def process_run(
             digests = [digest.rel for digest in written]
         except (ChainError, OSError, ValueError) as exc:
             warnings.append(f"evidence digest not written: {exc}")
+        else:
+            if anchor_s3 is not None:
+                try:
+                    anchors = anchor_digests(evidence_dir, written, anchor_s3, now)
+                    anchored = [a["url"] for a in anchors]
+                except AnchorError as exc:
+                    warnings.append(f"evidence digest not anchored: {exc}")
     return RunOutcome(
         run_id=the_run_id,
         rows=rows,
@@ -180,4 +194,5 @@ def process_run(
         policy_sha256=sha,
         warnings=warnings,
         digests=digests,
+        anchors=anchored,
     )

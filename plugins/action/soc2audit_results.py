@@ -14,6 +14,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
+from soc2audit.anchor_s3 import AnchorError, from_mapping
 from soc2audit.catalog import Catalog, load_catalog
 from soc2audit.pipeline import process_run
 from soc2audit.results import PolicyError
@@ -33,6 +34,20 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "testinfra_error": {"type": "str"},
     "evidence_key": {"type": "path"},
     "digest_interval": {"type": "int", "default": 3600},
+    "anchor_s3": {
+        "type": "dict",
+        "options": {
+            "bucket": {"type": "str", "required": True},
+            "endpoint_url": {"type": "str", "default": ""},
+            "region": {"type": "str", "default": "us-east-1"},
+            "ca_bundle": {"type": "str", "default": ""},
+            "prefix": {"type": "str", "default": "evidence-anchors"},
+            "retention_days": {"type": "int", "default": 366},
+            "every": {"type": "str", "default": "digest", "choices": ["digest", "day"]},
+            "access_key_id": {"type": "str", "default": "", "no_log": True},
+            "secret_access_key": {"type": "str", "default": "", "no_log": True},
+        },
+    },
 }
 
 
@@ -168,6 +183,10 @@ class ActionModule(ActionBase):
         )
         out_dir = Path(args["output_dir"])
         try:
+            anchor_store = from_mapping(args["anchor_s3"])
+        except AnchorError as exc:
+            raise AnsibleActionFail(f"{exc}; nothing was written") from exc
+        try:
             outcome = process_run(
                 catalog_path=Path(args["catalog"]),
                 waivers_path=Path(args["waivers"]) if args["waivers"] else None,
@@ -185,6 +204,7 @@ class ActionModule(ActionBase):
                 grace_seconds=grace,
                 evidence_key=Path(args["evidence_key"]) if args["evidence_key"] else None,
                 digest_interval=int(args["digest_interval"]),
+                anchor_s3=anchor_store,
             )
         except PolicyError as exc:
             raise AnsibleActionFail(f"policy error, nothing was written: {exc}") from exc
@@ -201,6 +221,7 @@ class ActionModule(ActionBase):
             policy_sha256=outcome.policy_sha256,
             warnings=list(outcome.warnings),
             digests=list(outcome.digests),
+            anchors=list(outcome.anchors),
         )
         for warning in outcome.warnings:
             _DISPLAY.warning(f"soc2audit_results: {warning}")

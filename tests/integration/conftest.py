@@ -104,11 +104,12 @@ def host() -> object:
 
 @pytest.fixture(scope="session")
 def converged(lab_hosts: list[str]) -> dict[str, dict[str, int]]:
-    """Converge site.yml once (a fresh lab from `make integration`: the cold install path), then
-    once more; returns the second run's recap, which the idempotence tests assert on. The only
-    full converges of the run: later tests re-converge just the host and layer they broke."""
-    ansible_playbook("playbooks/site.yml", check=True)
-    second = ansible_playbook("playbooks/site.yml", check=True)
+    """Converge the lab (playbooks/lab.yml: site.yml, then the lab's write-once store) once (a
+    fresh lab from `make integration`: the cold install path), then once more; returns the
+    second run's recap, which the idempotence tests assert on. The only full converges of the
+    run: later tests re-converge just the host and layer they broke."""
+    ansible_playbook("playbooks/lab.yml", check=True)
+    second = ansible_playbook("playbooks/lab.yml", check=True)
     return recap(second.stdout)
 
 

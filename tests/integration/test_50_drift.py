@@ -399,6 +399,15 @@ def test_schedule_installs_an_idempotent_timer(scheduled: None) -> None:
     assert "ExecStart=/usr/bin/python3 -m soc2audit drift --project-dir /root --quiet" in unit
     assert "TimeoutStartSec=2100" in unit
     assert "SuccessExitStatus=1 2" in unit
+    # The lab inventory anchors the evidence chain in its S3 store: the digest timer gets the
+    # settings and credentials in a root-only EnvironmentFile (playbooks/schedule.yml).
+    anchor_env = monitor.file("/etc/soc2audit/evidence-anchor-s3.env")
+    assert anchor_env.mode == 0o600 and anchor_env.user == "root"
+    assert "SOC2AUDIT_EVIDENCE_ANCHOR_S3_BUCKET=soc2-evidence\n" in anchor_env.content_string
+    assert "AWS_SECRET_ACCESS_KEY=" in anchor_env.content_string
+    digest_unit = monitor.file("/etc/systemd/system/soc2audit-evidence-digest.service")
+    assert "EnvironmentFile=-/etc/soc2audit/evidence-anchor-s3.env" in digest_unit.content_string
+    assert (REPO / ".lab" / "s3-secret-key").read_text().strip() not in first.stdout
 
     before = unit
     bad = ansible_playbook(

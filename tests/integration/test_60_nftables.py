@@ -169,6 +169,9 @@ MATRIX = [
     ("edge1", "monitor", 9090, "TimeoutError"),
     ("aggregator", "monitor", 9090, "TimeoutError"),
     ("edge1", "edge2", 22, "TimeoutError"),
+    # The lab's write-once store (versitygw on the monitor): the aggregators upload to it.
+    ("aggregator", "monitor", 7070, "open"),
+    ("edge1", "monitor", 7070, "TimeoutError"),
 ]
 
 

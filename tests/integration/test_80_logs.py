@@ -494,7 +494,7 @@ def test_tampering_with_the_store_fails_the_log_checks(converged: dict) -> None:
         _, _, rows = soc2audit_drift("-l", "aggregator", "--no-testinfra")
         results = _log_results(rows)
         assert {c: r["result"] for c, r in results.items()} == {
-            c: "pass" for c in ("LOG-06", "LOG-07", "LOG-08", "LOG-09", "LOG-11")
+            c: "pass" for c in ("LOG-06", "LOG-07", "LOG-08", "LOG-09", "LOG-10", "LOG-11")
         }, {c: r["message"] for c, r in results.items()}
     finally:
         agg.run(" ; ".join(f"chattr -i {p} {p}.sha256; rm -f {p} {p}.sha256" for p in sealed))

@@ -17,10 +17,8 @@ import datetime as dt
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,99 +26,20 @@ from typing import Any
 import pytest
 from conftest import REPO
 
-from soc2audit import components
+from soc2audit import s3_testserver
 
 # A server of its own on loopback: never touches the four-host lab, runs beside it.
 pytestmark = pytest.mark.own_containers
 
 UPLOAD = REPO / "roles" / "log_aggregator" / "files" / "log-upload"
-ACCESS, SECRET = "soc2labroot", "soc2-lab-root-secret-0123456789"
+ACCESS, SECRET = s3_testserver.ACCESS, s3_testserver.SECRET
 BUCKET = "soc2-evidence"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _tls(tmp: Path) -> tuple[Path, Path, Path]:
-    """A throwaway CA and a server certificate for 127.0.0.1 (openssl, as an operator would)."""
-
-    def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=tmp, check=True, capture_output=True)
-
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes")
-    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
-            "-subj", "/CN=test_85 CA")  # fmt: skip
-    openssl("req", *ec, "-keyout", "s3.key", "-out", "s3.csr", "-subj", "/CN=s3")
-    (tmp / "ext").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
-    openssl("x509", "-req", "-in", "s3.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "s3.pem", "-days", "2", "-extfile", "ext")  # fmt: skip
-    return tmp / "ca.pem", tmp / "s3.pem", tmp / "s3.key"
 
 
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    binary = components.ensure("versitygw")
-    tmp = tmp_path_factory.mktemp("versitygw")
-    ca, cert, key = _tls(tmp)
-    data, versions = tmp / "data", tmp / "versions"
-    data.mkdir()
-    versions.mkdir()
-    port = _free_port()
-    env = dict(os.environ, ROOT_ACCESS_KEY_ID=ACCESS, ROOT_SECRET_ACCESS_KEY=SECRET)
-    log = (tmp / "versitygw.log").open("w")
-    proc = subprocess.Popen(
-        [
-            str(binary),
-            "--port",
-            f"127.0.0.1:{port}",
-            "--cert",
-            str(cert),
-            "--key",
-            str(key),
-            "posix",
-            "--versioning-dir",
-            str(versions),
-            str(data),
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((tmp / "versitygw.log").read_text()[-2000:]) from None
-                time.sleep(0.2)
-        import boto3
-        from botocore.config import Config
-
-        client = boto3.client(
-            "s3",
-            endpoint_url=f"https://127.0.0.1:{port}",
-            aws_access_key_id=ACCESS,
-            aws_secret_access_key=SECRET,
-            region_name="us-east-1",
-            verify=str(ca),
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-        )
-        # The bucket as an administrator creates it: Object Lock on (which turns versioning on).
-        client.create_bucket(Bucket=BUCKET, ObjectLockEnabledForBucket=True)
-        yield {"client": client, "url": f"https://127.0.0.1:{port}", "ca": ca, "tmp": tmp}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    with s3_testserver.running(tmp_path_factory.mktemp("versitygw"), (BUCKET,)) as server:
+        yield {"client": server.client, "url": server.url, "ca": server.ca, "tmp": server.tmp}
 
 
 def _day_file(root: Path, host: str, name: str, lines: list[dict[str, Any]]) -> Path:

@@ -376,6 +376,52 @@ def test_inventory_gives_the_log_pipeline_its_certificates(inventory: Path) -> N
     assert "log_aggregator_group" not in manager.groups["all"].get_vars()
 
 
+def test_the_lab_store_is_wired_through_the_inventory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the monitor and the aggregator: versitygw's certificate on the monitor, 7070 open to
+    the aggregators and the control node only, the aggregator's upload and the control node's
+    anchors on, credentials by file lookup (never their values in the inventory)."""
+    monkeypatch.setattr(lab, "STATE", tmp_path)
+    monkeypatch.setattr(lab, "INVENTORY", tmp_path / "hosts.yml")
+    access, secret = lab.ensure_s3_credentials()
+    assert {oct(p.stat().st_mode & 0o777) for p in (access, secret)} == {"0o600"}
+    assert lab.ensure_s3_credentials() == (access, secret)
+    assert access.read_text() == lab.ensure_s3_credentials()[0].read_text()  # generated once
+    store = {"binary": "/cache/versitygw-v1.7.0-go1.26", "control_node": "10.89.0.1"}
+    lab.write_inventory(lab.Lab(prefix="t-lab", suite="trixie"), ADDRESSES, tmp_path / "k", store)
+    text = (tmp_path / "hosts.yml").read_text()
+    assert secret.read_text() not in text and access.read_text() not in text
+    manager = InventoryManager(loader=DataLoader(), sources=[str(tmp_path / "hosts.yml")])
+    mon = manager.groups["monitors"].get_vars()
+    assert [r["name"] for r in mon["pki_certificate_requests"]] == [
+        "host", "prometheus-scrape", "prometheus-web", "s3-endpoint"
+    ]  # fmt: skip
+    assert mon["prometheus_scrape_interval"] == "5s"
+    assert mon["nftables_group_services"] == [
+        {
+            "name": "s3_object_lock",
+            "ports": [7070],
+            "protocol": "tcp",
+            "apply_to": ["monitors"],
+            "allow_groups": ["aggregators"],
+            "allow_networks": ["10.89.0.1"],
+        }
+    ]
+    agg = manager.groups["aggregators"].get_vars()
+    assert agg["log_aggregator_upload_enabled"] is True
+    assert agg["log_aggregator_upload_endpoint_url"] == "https://monitor:7070"
+    assert agg["log_aggregator_upload_retention_days"] >= 365
+    assert str(access) in agg["log_aggregator_upload_access_key_id"]
+    top = manager.groups["all"].get_vars()
+    assert top["soc2_lab_versitygw_binary"] == store["binary"]
+    assert top["soc2audit_evidence_anchor_s3_endpoint_url"] == "https://10.89.0.14:7070"
+    assert top["soc2audit_evidence_anchor_s3_ca_bundle"] == str(tmp_path / "pki/ca-chain.pem")
+    # Without a store (a lab without the monitor): none of it.
+    lab.write_inventory(lab.Lab(prefix="t-lab", suite="trixie"), ADDRESSES, tmp_path / "k")
+    assert "s3" not in (tmp_path / "hosts.yml").read_text().replace("soc2", "")
+
+
 def _fake_podman(monkeypatch: pytest.MonkeyPatch, results: dict[str, int], root: str) -> list:
     calls: list[list[str]] = []
 
