@@ -1,0 +1,63 @@
+# Credentials across the fleet: one key per host, one trust root.
+package soc2.pki
+
+# METADATA
+# title: No two hosts share a certificate key
+# description: >-
+#   The SHA-256 of every certificate's public key (the PKI verifier's facts) is unique to one host:
+#   a key copied to a second host would let either impersonate the other under mTLS.
+# custom:
+#   id: POL-02
+#   severity: critical
+#   tsc:
+#     primary: [CC6.1]
+#     secondary: [CC6.7]
+pol_02 := {"items": {h | key_hosts[h]}, "violations": shared_keys}
+
+# host -> the public key hashes of its certificates.
+key_hosts[host] := keys if {
+	some host
+	certificates := input.hosts[host].facts.pki.certificates
+	keys := {cert.public_key_sha256 | some cert in certificates; is_string(cert.public_key_sha256)}
+}
+
+shared_keys contains {"item": host, "reason": reason} if {
+	some host, keys in key_hosts
+	some key in keys
+	others := sort([other | some other in {h | key_hosts[h]}; other != host; key in key_hosts[other]])
+	count(others) > 0
+	reason := concat("", ["certificate key ", substring(key, 0, 16), " also on ", concat(", ", others)])
+}
+
+# METADATA
+# title: Every host trusts the same certificate authority
+# description: >-
+#   Every host's certificates were issued by one CA (the issuer of each certificate in the PKI
+#   verifier's facts): a host with a certificate from another issuer is outside the fleet's trust.
+# custom:
+#   id: POL-12
+#   severity: high
+#   tsc:
+#     primary: [CC6.1]
+pol_12 := {"items": {h | issuers[h]}, "violations": foreign_issuers}
+
+issuers[host] := names if {
+	some host
+	certificates := input.hosts[host].facts.pki.certificates
+	names := {cert.issuer | some cert in certificates; is_string(cert.issuer)}
+}
+
+# The issuer most hosts use (ties: the first in sort order).
+fleet_issuer := issuer if {
+	every_issuer := {name | some host in {h | issuers[h]}; some name in issuers[host]}
+	tally := {name: n | some name in every_issuer; n := count([h | some h in {h | issuers[h]}; name in issuers[h]])}
+	top := max({tally[name] | some name in every_issuer})
+	issuer := min({name | some name in every_issuer; tally[name] == top})
+}
+
+foreign_issuers contains {"item": host, "reason": reason} if {
+	some host, names in issuers
+	some name in names
+	name != fleet_issuer
+	reason := sprintf("certificate issued by %s, the fleet's CA is %s", [name, fleet_issuer])
+}
