@@ -277,3 +277,45 @@ def render_host(
     )
     warnings = _add_observations(families, observations, host)
     return HostMetrics(families.render(), warnings)
+
+
+def render_policy(rows: Sequence[Mapping[str, Any]], catalog: Catalog, evaluation: Any) -> str:
+    """The ``soc2audit_policy_*`` families for the fleet policies' rows of a run (added to the
+    monitors' textfiles). ``evaluation`` is the run's soc2audit.policy.Evaluation."""
+    families = _Families()
+    tally = dict.fromkeys(RESULTS, 0)
+    by_id = catalog.by_id
+    for row in rows:
+        check_id, result = str(row["check_id"]), str(row["result"])
+        tally[result] = tally.get(result, 0) + 1
+        for value in RESULTS:
+            families.add(
+                "soc2audit_policy_result",
+                _labels(check_id=check_id, result=value),
+                1 if value == result else 0,
+            )
+        families.add(
+            "soc2audit_policy_passed", _labels(check_id=check_id), 1 if result == "pass" else 0
+        )
+        observed = row.get("observed") if isinstance(row.get("observed"), Mapping) else {}
+        for outcome, key in (("pass", "passed"), ("fail", "failed")):
+            number = observed.get(key) if observed else None
+            if isinstance(number, int) and not isinstance(number, bool):
+                families.add(
+                    "soc2audit_policy_items", _labels(check_id=check_id, outcome=outcome), number
+                )
+        check = by_id.get(check_id)
+        if check is not None:
+            families.add(
+                "soc2audit_policy_info",
+                _labels(check_id=check_id, severity=check.severity, title=check.title),
+                1,
+            )
+    for value, number in tally.items():
+        families.add("soc2audit_policy_checks", _labels(result=value), number)
+    families.add(
+        "soc2audit_policy_evaluation_seconds",
+        _labels(engine=str(evaluation.engine)),
+        round(float(evaluation.seconds), 6),
+    )
+    return families.render()

@@ -288,6 +288,19 @@ class Evaluation:
     notes: list[str] = field(default_factory=list)
 
 
+def failed_evaluation(
+    engine: str, policies: PolicySet, document: Mapping[str, Any], why: str
+) -> Evaluation:
+    """The evaluation of an engine that could not run at all: every policy is ``error``."""
+    return Evaluation(
+        engine=engine,
+        decisions={p.check_id: Decision(error=why) for p in policies.policies},
+        input_sha256=hashlib.sha256(canonical_json(document)).hexdigest(),
+        policies_sha256=policies.sha256,
+        seconds=0.0,
+    )
+
+
 def canonical_json(document: Any) -> bytes:
     """The bytes an input is hashed and sent as: sorted keys, no spaces, UTF-8."""
     return json.dumps(document, sort_keys=True, separators=(",", ":"), default=str).encode()

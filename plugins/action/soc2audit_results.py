@@ -16,6 +16,7 @@ from ansible.utils.display import Display
 
 from soc2audit.catalog import Catalog, load_catalog
 from soc2audit.pipeline import process_run
+from soc2audit.policy import EmbeddedEngine, Engine, OpaEngine, OpaSettings, PolicyLoadError
 from soc2audit.results import PolicyError
 
 _DISPLAY = Display()
@@ -33,6 +34,13 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "testinfra_error": {"type": "str"},
     "evidence_key": {"type": "path"},
     "digest_interval": {"type": "int", "default": 3600},
+    "policies": {"type": "path"},
+    "policy_params": {"type": "dict", "default": {}},
+    "policy_metrics_group": {"type": "str", "default": "monitors"},
+    "opa_url": {"type": "str"},
+    "opa_ca": {"type": "path"},
+    "opa_cert": {"type": "path"},
+    "opa_key": {"type": "path"},
 }
 
 
@@ -115,6 +123,29 @@ def _family_errors(
     return out
 
 
+def _policy_engine(args: Mapping[str, Any]) -> Engine:
+    """The OPA engine when opa_url is set (its client certificate required), else embedded."""
+    if not args.get("opa_url"):
+        return EmbeddedEngine()
+    missing = [k for k in ("opa_ca", "opa_cert", "opa_key") if not args.get(k)]
+    if missing:
+        raise AnsibleActionFail(
+            f"opa_url is set but {', '.join(missing)} is not: the OPA server is only asked over "
+            "mutual TLS (set soc2audit_opa_ca, soc2audit_opa_cert and soc2audit_opa_key)"
+        )
+    try:
+        return OpaEngine(
+            OpaSettings(
+                url=str(args["opa_url"]),
+                ca_file=str(args["opa_ca"]),
+                cert_file=str(args["opa_cert"]),
+                key_file=str(args["opa_key"]),
+            )
+        )
+    except (PolicyLoadError, OSError, ValueError) as exc:
+        raise AnsibleActionFail(f"OPA engine: {exc}") from exc
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
@@ -137,6 +168,7 @@ class ActionModule(ActionBase):
         host_checks: dict[str, list[dict[str, Any]] | None] = {}
         host_errors: dict[str, str] = {}
         host_observations: dict[str, list[dict[str, Any]]] = {}
+        host_facts: dict[str, Any] = {}
         for host in hosts:
             hv = hostvars.get(host, {}) if host in hostvars else {}
             host_groups[host] = [g for g in hv.get("group_names", []) if g != "ungrouped"]
@@ -158,6 +190,7 @@ class ActionModule(ActionBase):
                 errors = ["host unreachable or the drift play did not run on it"]
             host_errors[host] = "; ".join(_error_text(e) for e in errors)
             host_observations[host] = list(verified.get("observations") or [])
+            host_facts[host] = dict(verified.get("families") or {})
 
         testinfra = _testinfra_rows(
             args["testinfra_results"],
@@ -167,6 +200,7 @@ class ActionModule(ActionBase):
             host_groups,
         )
         out_dir = Path(args["output_dir"])
+        engine = _policy_engine(args) if args["policies"] else None
         try:
             outcome = process_run(
                 catalog_path=Path(args["catalog"]),
@@ -185,6 +219,11 @@ class ActionModule(ActionBase):
                 grace_seconds=grace,
                 evidence_key=Path(args["evidence_key"]) if args["evidence_key"] else None,
                 digest_interval=int(args["digest_interval"]),
+                policies_dir=Path(args["policies"]) if args["policies"] else None,
+                policy_engine=engine,
+                policy_params=args["policy_params"] or {},
+                host_facts=host_facts,
+                policy_metrics_group=args["policy_metrics_group"],
             )
         except PolicyError as exc:
             raise AnsibleActionFail(f"policy error, nothing was written: {exc}") from exc
@@ -201,6 +240,7 @@ class ActionModule(ActionBase):
             policy_sha256=outcome.policy_sha256,
             warnings=list(outcome.warnings),
             digests=list(outcome.digests),
+            policy_engine=engine.name if engine is not None else "",
         )
         for warning in outcome.warnings:
             _DISPLAY.warning(f"soc2audit_results: {warning}")
