@@ -42,7 +42,7 @@ shipping_violations contains {"item": host, "reason": "the inventory has no aggr
 }
 
 # The forwarding target the shipper's configuration names (LOG-02's observation).
-shipper_target(host) := soc2lib.results[host]["LOG-02"].observed.target
+shipper_target(host) := soc2lib.results[host]["LOG-02"].observed.config.target
 
 # LOG-07 on an aggregator observed a recent file of the host (seconds since its last write).
 stored_somewhere(host) if {

@@ -47,13 +47,16 @@ issuers[host] := names if {
 	names := {cert.issuer | some cert in certificates; is_string(cert.issuer)}
 }
 
-# The issuer most hosts use (ties: the first in sort order).
-fleet_issuer := issuer if {
-	every_issuer := {name | some host in {h | issuers[h]}; some name in issuers[host]}
-	tally := {name: n | some name in every_issuer; n := count([h | some h in {h | issuers[h]}; name in issuers[h]])}
-	top := max({tally[name] | some name in every_issuer})
-	issuer := min({name | some name in every_issuer; tally[name] == top})
+# issuer -> how many hosts have a certificate from it.
+issuer_tally[name] := count([h | some h in {h2 | issuers[h2]}; name in issuers[h]]) if {
+	some host in {h3 | issuers[h3]}
+	some name in issuers[host]
 }
+
+# The issuer most hosts use (ties: the first in sort order): the fleet's CA.
+fleet_issuer := min({candidate | some candidate in object.keys(issuer_tally); issuer_tally[candidate] == top_tally})
+
+top_tally := max([n | some n in issuer_tally])
 
 foreign_issuers contains {"item": host, "reason": reason} if {
 	some host, names in issuers

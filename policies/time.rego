@@ -46,7 +46,8 @@ bound_violations contains {"item": host, "reason": reason} if {
 # title: Every host takes its time from the fleet's time servers
 # description: >-
 #   The time source chrony selected on each host outside the timeservers group (TIME-01's
-#   observation) is a host of the timeservers group, so the whole fleet shares one time base.
+#   observation: a name or an address) is a host of the timeservers group, by name or by one
+#   of its addresses, so the whole fleet shares one time base.
 # custom:
 #   id: POL-11
 #   severity: medium
@@ -71,9 +72,14 @@ source_violations contains {"item": host, "reason": reason} if {
 	reason := sprintf("synchronised to %s, not a host of the timeservers group", [source])
 }
 
-selected_source(host) := soc2lib.results[host]["TIME-01"].observed.source
+selected_source(host) := soc2lib.results[host]["TIME-01"].observed.selected_source
 
 source_in_fleet(source) if source in soc2lib.group("timeservers")
+
+source_in_fleet(source) if {
+	some server in soc2lib.group("timeservers")
+	source in input.hosts[server].addresses
+}
 
 source_in_fleet(source) if {
 	some server in soc2lib.group("timeservers")

@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from soc2audit import prereqs
+from soc2audit import components, prereqs
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = REPO / ".lab"
@@ -58,6 +58,8 @@ HOSTS: dict[str, tuple[str, ...]] = {
     "monitor": ("monitors",),
 }
 GROUPS = ("edge", "aggregators", "timeservers", "monitors")
+#: The host of the lab's OPA server (group opa_servers, when the binary can be had).
+OPA_HOST = "monitor"
 # Group variables of the generated inventory (YAML lines under the group), as in
 # inventory/example/group_vars/: the log pipeline's certificates besides `host`. The aggregator's
 # listeners present `rsyslog-server` (rsyslogd reads it only at start: restart on re-issue); each
@@ -734,8 +736,20 @@ def write_inventory(lab: Lab, addresses: dict[str, str], key: Path) -> None:
         "    timesync_no_clock_control: true",
         "    # No route to public NTP from here: the aggregator serves its own clock to the fleet.",
         "    timesync_upstream_sources: []",
-        "  children:",
     ]
+    opa = opa_binary() if OPA_HOST in addresses else None
+    if opa is not None:
+        # The drift run asks the OPA server on the monitor over mTLS (roles/opa issues the
+        # control node's client certificate into pki_ca_dir/clients).
+        clients = STATE / "pki" / "clients"
+        lines += [
+            "    # The fleet policies are evaluated by the OPA server on the monitor (roles/opa).",
+            f"    soc2audit_opa_url: https://{addresses[OPA_HOST]}:8181",
+            f"    soc2audit_opa_ca: {STATE / 'pki' / 'ca-chain.pem'}",
+            f"    soc2audit_opa_cert: {clients / 'soc2audit-control.crt'}",
+            f"    soc2audit_opa_key: {clients / 'soc2audit-control.key'}",
+        ]
+    lines.append("  children:")
     hosts = {h: g for h, g in HOSTS.items() if h in addresses}
     for group in GROUPS:
         members = [h for h, groups in hosts.items() if group in groups]
@@ -746,7 +760,27 @@ def write_inventory(lab: Lab, addresses: dict[str, str], key: Path) -> None:
             lines.append(f"        {host}:")
             lines.append(f"          ansible_host: {addresses[host]}")
             lines.append(f"          soc2_lab_container: {lab.container(host)}")
+    if opa is not None:
+        lines += [
+            "    opa_servers:",
+            "      vars:",
+            f"        opa_binary_local_path: {opa}",
+            "      hosts:",
+            f"        {OPA_HOST}:",
+            f"          ansible_host: {addresses[OPA_HOST]}",
+            f"          soc2_lab_container: {lab.container(OPA_HOST)}",
+        ]
     INVENTORY.write_text("\n".join(lines) + "\n")
+
+
+def opa_binary() -> Path | None:
+    """OPA built with `go install` (soc2audit.components, cached per machine); None, said
+    aloud, when it cannot be had here: the drift run then uses the embedded engine."""
+    try:
+        return components.ensure("opa")
+    except components.ComponentError as exc:
+        log(f"no OPA binary ({exc}); the lab evaluates the policies with the embedded engine")
+        return None
 
 
 # ---------------------------------------------------------------- down and status

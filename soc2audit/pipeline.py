@@ -122,6 +122,7 @@ def process_run(
     policy_engine: Engine | None = None,
     policy_params: Mapping[str, Any] | None = None,
     host_facts: Mapping[str, Any] | None = None,
+    host_addresses: Mapping[str, Sequence[str]] | None = None,
     policy_metrics_group: str = "monitors",
 ) -> RunOutcome:
     """Merge, render and record one drift run (see the module docstring for what is written).
@@ -186,6 +187,7 @@ def process_run(
             history=read_history(history_path),
             catalog=catalog,
             params=policy_params,
+            host_addresses=host_addresses,
         )
         engine = policy_engine or EmbeddedEngine()
         try:

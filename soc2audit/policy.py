@@ -507,18 +507,35 @@ def compile_problems(policies: PolicySet) -> list[str]:
     """Compile every module in the embedded engine; parse and type errors with file and line."""
     engine = EmbeddedEngine()
     try:
-        engine._prepare(policies, b"{}")
+        from regopy import RegoError
     except ImportError:
         return ["regopy is not installed: run `make setup`"]
+    try:
+        engine._prepare(policies, b"{}")
+    except RegoError as exc:
+        return [_located(f"compile error: {' '.join(str(exc).split())[:500]}", policies)]
     problems = []
     for policy in policies.policies:
         decision = engine._query(policy.ref[5:])
         if decision.error and decision.error.startswith("compile error"):
-            locs = re.findall(r"-- ([^\s:]+\.rego):(\d+):\d+", decision.error)
-            where = f"{locs[0][0]}:{locs[0][1]}" if locs else policy.where
-            problems.append(f"{where}: does not compile: {decision.error}")
+            problems.append(_located(decision.error, policies, policy))
             break
     return problems
+
+
+def _located(error: str, policies: PolicySet, policy: Policy | None = None) -> str:
+    """``file:line: does not compile: ...`` from regopy's error text (``-- file:line:col`` or
+    ``(error N:file|offset|length``), else the policy's own place."""
+    locs = re.findall(r"-- ([^\s:]+\.rego):(\d+):\d+", error)
+    if locs:
+        return f"{locs[0][0]}:{locs[0][1]}: does not compile: {error}"
+    offsets = re.findall(r"\(error \d+:([^|\s]+\.rego)\|(\d+)\|", error)
+    if offsets and offsets[0][0] in policies.modules:
+        name, offset = offsets[0][0], int(offsets[0][1])
+        line = policies.modules[name][:offset].count("\n") + 1
+        return f"{name}:{line}: does not compile: {error}"
+    where = policy.where if policy else next(iter(policies.modules), "policies")
+    return f"{where}: does not compile: {error}"
 
 
 # --------------------------------------------------------------------------- results
@@ -658,6 +675,7 @@ def build_input(
     history: Sequence[Mapping[str, Any]],
     catalog: Catalog,
     params: Mapping[str, Any] | None = None,
+    host_addresses: Mapping[str, Sequence[str]] | None = None,
 ) -> dict[str, Any]:
     """The document every policy sees (docs/policy-input.schema.json)."""
     groups: dict[str, list[str]] = {}
@@ -677,6 +695,7 @@ def build_input(
             host: {
                 "groups": sorted(str(g) for g in host_groups.get(host) or ()),
                 "reported": host in reported,
+                "addresses": sorted({str(a) for a in (host_addresses or {}).get(host) or () if a}),
                 "observations": list(host_observations.get(host) or []),
                 "facts": host_facts.get(host) or {},
             }

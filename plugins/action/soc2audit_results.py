@@ -169,6 +169,7 @@ class ActionModule(ActionBase):
         host_errors: dict[str, str] = {}
         host_observations: dict[str, list[dict[str, Any]]] = {}
         host_facts: dict[str, Any] = {}
+        host_addresses: dict[str, list[str]] = {}
         for host in hosts:
             hv = hostvars.get(host, {}) if host in hostvars else {}
             host_groups[host] = [g for g in hv.get("group_names", []) if g != "ungrouped"]
@@ -191,6 +192,10 @@ class ActionModule(ActionBase):
             host_errors[host] = "; ".join(_error_text(e) for e in errors)
             host_observations[host] = list(verified.get("observations") or [])
             host_facts[host] = dict(verified.get("families") or {})
+            ipv4 = (hv.get("ansible_facts") or {}).get("default_ipv4") or {}
+            host_addresses[host] = [
+                str(a) for a in (hv.get("ansible_host"), ipv4.get("address")) if a
+            ]
 
         testinfra = _testinfra_rows(
             args["testinfra_results"],
@@ -223,6 +228,7 @@ class ActionModule(ActionBase):
                 policy_engine=engine,
                 policy_params=args["policy_params"] or {},
                 host_facts=host_facts,
+                host_addresses=host_addresses,
                 policy_metrics_group=args["policy_metrics_group"],
             )
         except PolicyError as exc:
