@@ -153,6 +153,7 @@ def test_lint_names_the_file_and_line(tmp_path: Path, edit: tuple[str, str, str]
 
 def test_a_pol_rule_without_metadata_fails(tmp_path: Path) -> None:
     target = _copy_policies(tmp_path)
-    (target / "extra.rego").write_text('package soc2.extra\n\npol_13 := {"items": [], "violations": []}\n')
+    rule = 'pol_13 := {"items": [], "violations": []}'
+    (target / "extra.rego").write_text(f"package soc2.extra\n\n{rule}\n")
     problems = check(target, REPO / "controls" / "catalog.yml")
     assert problems == ["policies/extra.rego:3: rule pol_13 has no METADATA check id"]
