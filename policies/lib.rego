@@ -26,8 +26,9 @@ observation(host, key) := item.value if {
 	count(object.get(item, ["labels"], {})) == 0
 }
 
-# Seconds as milliseconds with one decimal, for messages.
-ms(seconds) := sprintf("%.1f ms", [seconds * 1000])
+# Seconds as milliseconds with one decimal, for messages (integer arithmetic: OPA's sprintf
+# refuses %f for a whole number, and both engines must write the same text).
+ms(seconds) := sprintf("%d.%d ms", [floor(tenths / 10), tenths % 10]) if tenths := round(seconds * 10000)
 
 # Start of the UTC day of the run (Unix time).
 day_start := floor(input.run.started_epoch / 86400) * 86400

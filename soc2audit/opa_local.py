@@ -117,7 +117,11 @@ def local_opa(binary: Path | str, client: str = CLIENT_NAME) -> Iterator[LocalOp
         ca_key = _key()
         ca = _cert("soc2audit test CA", ca_key, None, ca_key, False)
         files = {}
-        for name, subject, server in (("server", "localhost", True), ("client", client, False)):
+        for name, subject, server in (
+            ("server", "localhost", True),
+            ("client", client, False),
+            ("intruder", "not-admitted", False),
+        ):
             key = _key()
             cert = _cert(subject, key, ca, ca_key, server)
             (root / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))

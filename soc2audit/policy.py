@@ -744,11 +744,49 @@ def check(directory: Path | str = POLICY_DIR, catalog_path: Path | str | None = 
     return problems
 
 
+def find_opa() -> Path | None:
+    """An OPA binary without building one: `opa` on PATH, else the one soc2audit.components
+    cached on this machine."""
+    import shutil
+
+    from soc2audit import components
+
+    found = shutil.which("opa")
+    if found:
+        return Path(found)
+    cached = sorted(components.cache_dir().glob(f"opa-{components.COMPONENTS['opa'].version}-go*"))
+    return cached[-1] if cached else None
+
+
+def opa_lint(directory: Path | str = POLICY_DIR, opa: Path | None = None) -> list[str]:
+    """`opa fmt -l`, `opa check --strict` and `opa test` on the policies; problems found."""
+    import subprocess
+
+    binary = opa or find_opa()
+    if binary is None:
+        return []
+    problems = []
+    steps = (
+        ("fmt", ["fmt", "--list", str(directory)]),
+        ("check", ["check", "--strict", str(directory)]),
+        ("test", ["test", str(directory)]),
+    )
+    for name, args in steps:
+        proc = subprocess.run([str(binary), *args], capture_output=True, text=True, check=False)
+        out = (proc.stdout + proc.stderr).strip()
+        if proc.returncode != 0 or (name == "fmt" and out):
+            what = "not formatted (run opa fmt -w)" if name == "fmt" and out else "failed"
+            problems.append(f"opa {name} {what}: {out[-2000:]}")
+    return problems
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m soc2audit.policy", description=__doc__[:80])
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_check = sub.add_parser("check", help="validate policies/ against the catalog")
     p_check.add_argument("--dir", type=Path, default=POLICY_DIR)
+    p_lint = sub.add_parser("opa-lint", help="opa fmt, check --strict and test, when OPA is here")
+    p_lint.add_argument("--dir", type=Path, default=POLICY_DIR)
     p_eval = sub.add_parser("eval", help="evaluate the policies on an input document (JSON)")
     p_eval.add_argument("input", type=Path)
     p_eval.add_argument("--dir", type=Path, default=POLICY_DIR)
@@ -762,6 +800,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         policies, _ = load_policies(args.dir)
         print(f"policy: {len(policies.policies)} policies compile and match the catalog")
         return 0
+    if args.cmd == "opa-lint":
+        binary = find_opa()
+        if binary is None:
+            print("policy: no OPA binary here: opa fmt/check/test skipped (embedded checks ran)")
+            return 0
+        problems = opa_lint(args.dir, binary)
+        for problem in problems:
+            print(f"policy: {problem}", file=sys.stderr)
+        if not problems:
+            print(f"policy: opa fmt, check --strict and test pass ({binary.name})")
+        return 1 if problems else 0
     policies, problems = load_policies(args.dir)
     if problems:
         for problem in problems:

@@ -31,6 +31,9 @@ from soc2audit.policy import (
 
 CASES = json.loads((REPO / "policies" / "testdata" / "cases.json").read_text(encoding="utf-8"))
 POLICIES, PROBLEMS = load_policies(REPO / "policies")
+#: An edit of policies/pki.rego that gives POL-12 an evaluation error (conflicting values of
+#: top_tally) in both engines; tests/integration/test_86_policy_engines.py uses it too.
+CONFLICT = ("top_tally := max(", "top_tally = 0 if count(issuers) > 0\n\ntop_tally = max(")
 
 
 def union(base: Any, override: Any) -> Any:
@@ -115,8 +118,8 @@ def test_an_evaluation_error_is_error_for_that_policy_only(tmp_path: Path) -> No
     # A conflict: two values for one complete rule the policy uses (an evaluation error).
     pki.write_text(
         pki.read_text().replace(
-            "top_tally := max(",
-            "top_tally := 0 if count(issuers) > 0\n\ntop_tally := max(",
+            CONFLICT[0],
+            CONFLICT[1],
         )
     )
     policies, problems = load_policies(target)
