@@ -32,7 +32,7 @@ from soc2audit.policy import (
 )
 
 sys.path.insert(0, str(REPO / "tests" / "unit"))
-from test_policies import CASES, CONFLICT, union  # noqa: E402
+from test_policies import CASES, CONFLICT, union
 
 pytestmark = pytest.mark.own_containers
 POLICIES, _ = load_policies(REPO / "policies")
