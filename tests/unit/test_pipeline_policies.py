@@ -131,3 +131,15 @@ def test_a_broken_policy_stops_the_run_before_anything_is_written(tmp_path: Path
         run(tmp_path, policies_dir=policies)
     assert not (tmp_path / "out").exists()
     assert not (tmp_path / "evidence").exists()
+
+
+def test_the_input_follows_its_json_schema(tmp_path: Path) -> None:
+    import jsonschema
+
+    run(tmp_path)
+    run(tmp_path)
+    schema = json.loads((REPO / "docs" / "policy-input.schema.json").read_text())
+    document = json.loads((tmp_path / "out" / POLICY_INPUT).read_text())
+    jsonschema.validate(document, schema)
+    cases = json.loads((REPO / "policies" / "testdata" / "cases.json").read_text())
+    jsonschema.validate(cases["base"], schema)
