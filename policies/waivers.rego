@@ -28,8 +28,8 @@ long_waivers contains {"item": w.ticket, "reason": reason} if {
 # METADATA
 # title: Every waiver names hosts or groups of the inventory
 # description: >-
-#   Each host entry of every waiver (a name, a group or a pattern) matches at least one host or
-#   group of the inventory: a waiver for a host that is gone is stale and hides nothing, or will
+#   Each host entry of every waiver (a name, a group or a pattern; all, and fleet for the fleet
+#   policies, always exist) matches at least one host or group of the inventory: a waiver for a host that is gone is stale and hides nothing, or will
 #   silently cover a new host that takes the name.
 # custom:
 #   id: POL-09
@@ -43,7 +43,7 @@ names := {name | some name in input.inventory.hosts} | {group | input.inventory.
 stale_waivers contains {"item": w.ticket, "reason": reason} if {
 	some w in input.waivers
 	some pattern in w.hosts
-	pattern != "all"
+	not pattern in {"all", "fleet"}
 	not matches_any(pattern)
 	reason := sprintf("%s matches no host or group of the inventory", [pattern])
 }
