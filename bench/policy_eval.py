@@ -55,30 +55,39 @@ DRIFT = REPO / ".cache" / "drift"
 
 
 def grow(document: dict[str, Any], hosts: int) -> dict[str, Any]:
-    """``document`` with ``hosts`` hosts: the originals cloned round-robin under new names."""
-    originals = list(document["inventory"]["hosts"])
-    groups_of = {h: document["hosts"][h]["groups"] for h in originals}
-    names: dict[str, str] = {}
+    """``document`` grown to ``hosts`` hosts the way fleets grow: the edge hosts cloned
+    round-robin under new names (each with its own certificate key, its results, observations
+    and facts), the other hosts (aggregator, time server, monitor) kept as they are, the
+    aggregators' LOG-07 observation extended to every edge host, and 24 runs of history."""
+    edges = list(document["inventory"]["groups"].get("edge") or [])
+    others = [h for h in document["inventory"]["hosts"] if h not in edges]
     out = copy.deepcopy(document)
-    out["hosts"], out["results"] = {}, []
-    out["inventory"] = {"hosts": [], "groups": {}}
+    out["hosts"] = {h: out["hosts"][h] for h in others}
+    out["inventory"] = {"hosts": list(others), "groups": {}}
+    for group, members in document["inventory"]["groups"].items():
+        out["inventory"]["groups"][group] = [h for h in members if h in others]
     rows_of: dict[str, list[dict[str, Any]]] = {}
     for row in document["results"]:
         rows_of.setdefault(row["host"], []).append(row)
-    for index in range(hosts):
-        source = originals[index % len(originals)]
+    out["results"] = [row for h in others for row in rows_of.get(h, [])]
+    clones: dict[str, str] = {}
+    for index in range(max(hosts - len(others), 0)):
+        source = edges[index % len(edges)]
         name = f"{source}-{index:05d}"
-        names[source] = names.get(source, name)
+        clones[name] = source
         out["inventory"]["hosts"].append(name)
-        for group in groups_of[source]:
+        for group in document["hosts"][source]["groups"]:
             out["inventory"]["groups"].setdefault(group, []).append(name)
         body = copy.deepcopy(document["hosts"][source])
         for cert in (body.get("facts") or {}).get("pki", {}).get("certificates") or []:
             digest = hashlib.sha256(f"{name}/{cert.get('name')}".encode()).hexdigest()
             cert["public_key_sha256"] = digest
         out["hosts"][name] = body
-        for row in rows_of.get(source, []):
-            out["results"].append({**row, "host": name})
+        out["results"] += [{**row, "host": name} for row in rows_of.get(source, [])]
+    for row in out["results"]:
+        if row["check_id"] == "LOG-07" and isinstance(row.get("observed"), dict):
+            seen = row["observed"]
+            row["observed"] = {name: seen.get(source) for name, source in clones.items()}
     started = float(document["run"]["started_epoch"])
     out["history"] = [
         {
@@ -86,10 +95,7 @@ def grow(document: dict[str, Any], hosts: int) -> dict[str, Any]:
             "started": f"t-{n}",
             "started_epoch": started - 3600 * (24 - n),
             "hosts": {
-                name: {
-                    "results": {},
-                    "observations": {"clock_error_bound": 0.001},
-                }
+                name: {"results": {}, "observations": {"clock_error_bound": 0.001}}
                 for name in out["inventory"]["hosts"]
             },
         }

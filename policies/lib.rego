@@ -1,17 +1,16 @@
 # Helpers shared by the fleet policies (docs/policies.md). Not a policy: no check ids here.
 package soc2lib
 
-# results[host][check_id]: the merged result row of the run (input.results).
-results[host][check_id] := row if {
+# The merged result rows of the run (input.results) by host and check id.
+rows_by_host[host][check_id] := row if {
 	some row in input.results
 	host := row.host
 	check_id := row.check_id
 }
 
-# The result of a check on a host, "absent" when the check has no row there.
-result(host, check_id) := results[host][check_id].result
-
-result(host, check_id) := "absent" if not results[host][check_id]
+# The same, materialised once (a complete rule is evaluated once per query and kept): lookups
+# into it never scan input.results again.
+results := rows_by_host
 
 # Results that show a control operating, or an authorised exception to it.
 ok_results := {"pass", "waived"}
@@ -19,12 +18,11 @@ ok_results := {"pass", "waived"}
 # Hosts of an inventory group (empty when the group does not exist).
 group(name) := object.get(input.inventory.groups, [name], [])
 
-# The host's unlabelled observation named key (undefined when absent).
-observation(host, key) := item.value if {
-	some item in input.hosts[host].observations
-	item.key == key
-	count(object.get(item, ["labels"], {})) == 0
-}
+# Look results up as object.get(results, [host, check_id, "result"], "absent") in rule bodies,
+# not through a function: the embedded engine re-evaluates a rule a function refers to on every
+# call (minutes for a thousand hosts), OPA does not.
+# Every inventory host, as a set.
+inventory_hosts := {host | some host in input.inventory.hosts}
 
 # Seconds as milliseconds with one decimal, for messages (integer arithmetic: OPA's sprintf
 # refuses %f for a whole number, and both engines must write the same text).

@@ -14,41 +14,46 @@ import data.soc2lib
 #   tsc:
 #     primary: [CC7.2]
 #     secondary: [CC4.1]
-pol_01 := {"items": soc2lib.group("edge"), "violations": shipping_violations}
+pol_01 := {"items": edges, "violations": shipping_violations}
+
+# Rules, not functions, throughout: the embedded engine re-evaluates the rules a function
+# refers to on every call (docs/policies.md, "How a policy is written").
+edges := object.get(input.inventory.groups, "edge", [])
+
+aggregators := {host | some host in object.get(input.inventory.groups, "aggregators", [])}
 
 shipping_violations contains {"item": host, "reason": reason} if {
-	some host in soc2lib.group("edge")
-	outcome := soc2lib.result(host, "LOG-02")
+	some host in edges
+	outcome := object.get(soc2lib.results, [host, "LOG-02", "result"], "absent")
 	not outcome in soc2lib.ok_results
 	reason := sprintf("LOG-02 is %s: no proven mTLS session to an aggregator", [outcome])
 }
 
 shipping_violations contains {"item": host, "reason": reason} if {
-	some host in soc2lib.group("edge")
-	target := shipper_target(host)
-	not target in soc2lib.group("aggregators")
+	some host in edges
+
+	# The forwarding target the shipper's configuration names (LOG-02's observation).
+	target := soc2lib.results[host]["LOG-02"].observed.config.target
+	not target in aggregators
 	reason := sprintf("ships to %s, which is not in the aggregators group", [target])
 }
 
 shipping_violations contains {"item": host, "reason": "no aggregator stored its records recently"} if {
-	count(soc2lib.group("aggregators")) > 0
-	some host in soc2lib.group("edge")
-	not stored_somewhere(host)
+	count(aggregators) > 0
+	some host in edges
+	not host in stored
 }
 
 shipping_violations contains {"item": host, "reason": "the inventory has no aggregator"} if {
-	count(soc2lib.group("aggregators")) == 0
-	some host in soc2lib.group("edge")
+	count(aggregators) == 0
+	some host in edges
 }
 
-# The forwarding target the shipper's configuration names (LOG-02's observation).
-shipper_target(host) := soc2lib.results[host]["LOG-02"].observed.config.target
-
-# LOG-07 on an aggregator observed a recent file of the host (seconds since its last write).
-stored_somewhere(host) if {
-	some aggregator in soc2lib.group("aggregators")
-	soc2lib.result(aggregator, "LOG-07") in {"pass", "waived", "fail", "at_risk"}
-	age := soc2lib.results[aggregator]["LOG-07"].observed[host]
+# Hosts whose newest stored file an aggregator's LOG-07 saw written recently (seconds ago).
+stored contains host if {
+	some aggregator in aggregators
+	object.get(soc2lib.results, [aggregator, "LOG-07", "result"], "absent") in {"pass", "waived", "fail", "at_risk"}
+	some host, age in soc2lib.results[aggregator]["LOG-07"].observed
 	is_number(age)
 	age <= input.params.log_silence_max_seconds
 }

@@ -21,11 +21,17 @@ key_hosts[host] := keys if {
 	keys := {cert.public_key_sha256 | some cert in certificates; is_string(cert.public_key_sha256)}
 }
 
-shared_keys contains {"item": host, "reason": reason} if {
+# key -> the hosts that have it (grouped once: no host-by-host comparison).
+key_owners[key] contains host if {
 	some host, keys in key_hosts
 	some key in keys
-	others := sort([other | some other in {h | key_hosts[h]}; other != host; key in key_hosts[other]])
-	count(others) > 0
+}
+
+shared_keys contains {"item": host, "reason": reason} if {
+	some key, owners in key_owners
+	count(owners) > 1
+	some host in owners
+	others := sort([other | some other in owners; other != host])
 	reason := concat("", ["certificate key ", substring(key, 0, 16), " also on ", concat(", ", others)])
 }
 
@@ -47,11 +53,13 @@ issuers[host] := names if {
 	names := {cert.issuer | some cert in certificates; is_string(cert.issuer)}
 }
 
-# issuer -> how many hosts have a certificate from it.
-issuer_tally[name] := count([h | some h in {h2 | issuers[h2]}; name in issuers[h]]) if {
-	some host in {h3 | issuers[h3]}
-	some name in issuers[host]
+# issuer -> the hosts with a certificate from it, and how many.
+issuer_hosts[name] contains host if {
+	some host, names in issuers
+	some name in names
 }
+
+issuer_tally[name] := count(hosts) if some name, hosts in issuer_hosts
 
 # The issuer most hosts use (ties: the first in sort order): the fleet's CA.
 fleet_issuer := min({candidate | some candidate in object.keys(issuer_tally); issuer_tally[candidate] == top_tally})

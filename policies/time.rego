@@ -19,15 +19,22 @@ pol_03 := {"items": {host | some host in input.inventory.hosts}, "violations": b
 
 limit := input.params.clock_error_bound_max_seconds
 
-bound_violations contains {"item": host, "reason": reason} if {
+# host -> its clock error bound in this run (the unlabelled observation).
+bounds[host] := item.value if {
 	some host in input.inventory.hosts
-	not soc2lib.observation(host, "clock_error_bound")
-	reason := "no clock error bound in this run"
+	some item in input.hosts[host].observations
+	item.key == "clock_error_bound"
+	count(object.get(item, "labels", {})) == 0
 }
 
 bound_violations contains {"item": host, "reason": reason} if {
 	some host in input.inventory.hosts
-	bound := soc2lib.observation(host, "clock_error_bound")
+	not bounds[host]
+	reason := "no clock error bound in this run"
+}
+
+bound_violations contains {"item": host, "reason": reason} if {
+	some host, bound in bounds
 	bound >= limit
 	reason := concat("", [soc2lib.ms(bound), " in this run (limit ", soc2lib.ms(limit), ")"])
 }
@@ -36,7 +43,7 @@ bound_violations contains {"item": host, "reason": reason} if {
 	some run in input.history
 	run.started_epoch >= soc2lib.day_start
 	some host, seen in run.hosts
-	host in input.inventory.hosts
+	host in soc2lib.inventory_hosts
 	bound := seen.observations.clock_error_bound
 	bound >= limit
 	reason := concat("", [soc2lib.ms(bound), " in the run of ", run.started, " (limit ", soc2lib.ms(limit), ")"])
@@ -55,33 +62,27 @@ bound_violations contains {"item": host, "reason": reason} if {
 #     primary: [CC7.2]
 pol_11 := {"items": clients, "violations": source_violations}
 
-clients := {host | some host in input.inventory.hosts; not host in soc2lib.group("timeservers")}
+timeservers := {host | some host in object.get(input.inventory.groups, "timeservers", [])}
+
+clients := {host | some host in input.inventory.hosts; not host in timeservers}
 
 source_violations contains {"item": host, "reason": reason} if {
 	some host in clients
-	outcome := soc2lib.result(host, "TIME-01")
+	outcome := object.get(soc2lib.results, [host, "TIME-01", "result"], "absent")
 	not outcome in soc2lib.ok_results
 	reason := sprintf("TIME-01 is %s: not synchronised to a selected source", [outcome])
 }
 
 source_violations contains {"item": host, "reason": reason} if {
 	some host in clients
-	soc2lib.result(host, "TIME-01") in soc2lib.ok_results
-	source := selected_source(host)
-	not source_in_fleet(source)
+	object.get(soc2lib.results, [host, "TIME-01", "result"], "absent") in soc2lib.ok_results
+	source := soc2lib.results[host]["TIME-01"].observed.selected_source
+	not source in fleet_sources
 	reason := sprintf("synchronised to %s, not a host of the timeservers group", [source])
 }
 
-selected_source(host) := soc2lib.results[host]["TIME-01"].observed.selected_source
-
-source_in_fleet(source) if source in soc2lib.group("timeservers")
-
-source_in_fleet(source) if {
-	some server in soc2lib.group("timeservers")
-	source in input.hosts[server].addresses
-}
-
-source_in_fleet(source) if {
-	some server in soc2lib.group("timeservers")
-	startswith(source, sprintf("%s.", [server]))
+# What a client may have selected: a time server's name or one of its addresses.
+fleet_sources := timeservers | {address |
+	some server in timeservers
+	some address in input.hosts[server].addresses
 }

@@ -683,6 +683,14 @@ def build_input(
         for group in host_groups.get(host) or ():
             groups.setdefault(str(group), []).append(host)
     reported = {str(r["host"]) for r in rows if r["result"] != "not_run"}
+    result_rows = [
+        {
+            k: row.get(k)
+            for k in ("host", "check_id", "result", "observed", "message", "drift_since")
+        }
+        | {"drift_since_epoch": _epoch(row["drift_since"]) if row.get("drift_since") else None}
+        for row in rows
+    ]
     merged_params = {**DEFAULT_PARAMS, **(params or {})}
     return {
         "run": {
@@ -701,14 +709,7 @@ def build_input(
             }
             for host in hosts
         },
-        "results": [
-            {
-                k: row.get(k)
-                for k in ("host", "check_id", "result", "observed", "message", "drift_since")
-            }
-            | {"drift_since_epoch": _epoch(row["drift_since"]) if row.get("drift_since") else None}
-            for row in rows
-        ],
+        "results": result_rows,
         "catalog": {
             c.id: {"family": c.family, "severity": c.severity, "applies_to": list(c.applies_to)}
             for c in catalog.checks
