@@ -72,6 +72,8 @@ or when a catalog entry is incomplete.
 - **Applies to** names the inventory groups whose hosts run the check (`all` means every host).
   A host in those groups that produces no result gets `not_run` for the check, never `pass`.
 - **Source** is the module or test that produces the result.
+- **POL** checks are fleet policies in Rego (`policies/`, [policies.md](policies.md)): each judges
+  the whole fleet once per run, as a row of the pseudo-host `fleet` (applies to `fleet`).
 - Each drift run reports one result per host and check: `pass`, `fail`, `error`,
   `at_risk`, `not_applicable`, `not_run` or `waived`. `waived` replaces `fail` or `at_risk` when
   an unexpired waiver in `controls/waivers.yml` covers the check on the host; `error` and
