@@ -180,6 +180,18 @@ def _add_observations(
     return warnings
 
 
+def _add_result(families: _Families, prefix: str, check_id: str, result: str) -> None:
+    """``<prefix>_result`` (StateSet: one series per result value, 1 for ``result``) and
+    ``<prefix>_passed`` (1 only for ``pass``) of one check or policy."""
+    for value in RESULTS:
+        families.add(
+            f"{prefix}_result",
+            _labels(check_id=check_id, result=value),
+            1 if value == result else 0,
+        )
+    families.add(f"{prefix}_passed", _labels(check_id=check_id), 1 if result == "pass" else 0)
+
+
 def render_metrics(samples: Iterable[tuple[Metric, Mapping[str, str], float]]) -> str:
     """Text for any set of (metric, labels, value) samples, in this module's deterministic
     format (used by ``soc2audit evidence verify --metrics`` for the control node's file)."""
@@ -205,15 +217,7 @@ def render_host(
         check_id = str(row["check_id"])
         result = str(row["result"])
         tally[result] = tally.get(result, 0) + 1
-        for value in RESULTS:
-            families.add(
-                "soc2audit_check_result",
-                _labels(check_id=check_id, result=value),
-                1 if value == result else 0,
-            )
-        families.add(
-            "soc2audit_check_passed", _labels(check_id=check_id), 1 if result == "pass" else 0
-        )
+        _add_result(families, "soc2audit_check", check_id, result)
         last_run = host_state.last_run.get(check_id) if host_state is not None else None
         if last_run is None and host_state is None and result != "not_run":
             last_run = run.finished
@@ -288,15 +292,7 @@ def render_policy(rows: Sequence[Mapping[str, Any]], catalog: Catalog, evaluatio
     for row in rows:
         check_id, result = str(row["check_id"]), str(row["result"])
         tally[result] = tally.get(result, 0) + 1
-        for value in RESULTS:
-            families.add(
-                "soc2audit_policy_result",
-                _labels(check_id=check_id, result=value),
-                1 if value == result else 0,
-            )
-        families.add(
-            "soc2audit_policy_passed", _labels(check_id=check_id), 1 if result == "pass" else 0
-        )
+        _add_result(families, "soc2audit_policy", check_id, result)
         observed = row.get("observed") if isinstance(row.get("observed"), Mapping) else {}
         for outcome, key in (("pass", "passed"), ("fail", "failed")):
             number = observed.get(key) if observed else None

@@ -149,22 +149,26 @@ def process_run(
                 "pseudo-host: rename the host"
             )
 
+    # What both merges share: the hosts' rows, then the fleet policies' rows.
+    common: dict[str, Any] = {
+        "catalog": catalog,
+        "waivers": waivers,
+        "grace_seconds": grace_seconds,
+        "run_id": the_run_id,
+        "started": started,
+        "finished": finished,
+        "suite_version": suite_version,
+        "policy_sha256": sha,
+        "now": now,
+    }
     rows, new_state = merge_run(
-        catalog=catalog,
         hosts=hosts,
         host_groups=host_groups,
         host_checks=host_checks,
         host_errors=host_errors,
         testinfra_rows=testinfra_rows,
-        waivers=waivers,
         state=state,
-        grace_seconds=grace_seconds,
-        run_id=the_run_id,
-        started=started,
-        finished=finished,
-        suite_version=suite_version,
-        policy_sha256=sha,
-        now=now,
+        **common,
     )
 
     evaluation: Evaluation | None = None
@@ -198,19 +202,11 @@ def process_run(
             )
         checks = policy_checks(policies, evaluation)
         fleet_rows, new_state = merge_run(
-            catalog=catalog,
             hosts=[FLEET_HOST],
             host_groups={FLEET_HOST: [FLEET_GROUP]},
             host_checks={FLEET_HOST: [_without_decision(c) for c in checks]},
-            waivers=waivers,
             state=new_state,
-            grace_seconds=grace_seconds,
-            run_id=the_run_id,
-            started=started,
-            finished=finished,
-            suite_version=suite_version,
-            policy_sha256=sha,
-            now=now,
+            **common,
         )
         decisions = {c["check_id"]: c["decision"] for c in checks}
         for row in fleet_rows:
