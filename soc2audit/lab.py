@@ -692,7 +692,7 @@ def up(lab: Lab, retry_network: bool = True) -> dict[str, str]:
     for ip in addresses.values():
         wait_port(ip, 22)
     write_known_hosts(lab, addresses)
-    write_inventory(lab, addresses, key)
+    write_inventory(lab, addresses, key, opa_binary())
     return addresses
 
 
@@ -711,7 +711,11 @@ def write_known_hosts(lab: Lab, addresses: dict[str, str]) -> None:
     known_hosts_file(lab).write_text("\n".join(sorted(lines)) + "\n")
 
 
-def write_inventory(lab: Lab, addresses: dict[str, str], key: Path) -> None:
+def write_inventory(
+    lab: Lab, addresses: dict[str, str], key: Path, opa: Path | None = None
+) -> None:
+    """The lab inventory; with ``opa`` (the OPA binary), the group opa_servers (the monitor)
+    and the drift run's OPA settings."""
     INVENTORY.parent.mkdir(parents=True, exist_ok=True)
     ssh_args = (
         f"-o UserKnownHostsFile={known_hosts_file(lab)} -o StrictHostKeyChecking=yes "
@@ -737,7 +741,8 @@ def write_inventory(lab: Lab, addresses: dict[str, str], key: Path) -> None:
         "    # No route to public NTP from here: the aggregator serves its own clock to the fleet.",
         "    timesync_upstream_sources: []",
     ]
-    opa = opa_binary() if OPA_HOST in addresses else None
+    if OPA_HOST not in addresses:
+        opa = None
     if opa is not None:
         # The drift run asks the OPA server on the monitor over mTLS (roles/opa issues the
         # control node's client certificate into pki_ca_dir/clients).

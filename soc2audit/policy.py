@@ -746,15 +746,9 @@ def check(directory: Path | str = POLICY_DIR, catalog_path: Path | str | None = 
 
 
 def find_opa() -> Path | None:
-    """An OPA binary without building one: `opa` on PATH, else the one soc2audit.components
-    cached on this machine."""
-    import shutil
-
+    """The OPA binary soc2audit.components built on this machine, without building one."""
     from soc2audit import components
 
-    found = shutil.which("opa")
-    if found:
-        return Path(found)
     cached = sorted(components.cache_dir().glob(f"opa-{components.COMPONENTS['opa'].version}-go*"))
     return cached[-1] if cached else None
 
