@@ -7,7 +7,7 @@ import data.soc2lib
 # title: Every edge host ships its audit log to an aggregator of the inventory over mutual TLS
 # description: >-
 #   The shipper on each edge host holds its mTLS session (LOG-02 passes), its forwarding target
-#   is a host of the aggregators group, and an aggregator stored its records recently (LOG-07).
+#   is a host of the aggregators group (by name or address), and an aggregator stored its records recently (LOG-07).
 # custom:
 #   id: POL-01
 #   severity: critical
@@ -22,6 +22,12 @@ edges := object.get(input.inventory.groups, "edge", [])
 
 aggregators := {host | some host in object.get(input.inventory.groups, "aggregators", [])}
 
+# What a shipper may name as its target: an aggregator's inventory name or one of its addresses.
+aggregator_targets := aggregators | {address |
+	some aggregator in aggregators
+	some address in input.hosts[aggregator].addresses
+}
+
 shipping_violations contains {"item": host, "reason": reason} if {
 	some host in edges
 	outcome := object.get(soc2lib.results, [host, "LOG-02", "result"], "absent")
@@ -34,8 +40,8 @@ shipping_violations contains {"item": host, "reason": reason} if {
 
 	# The forwarding target the shipper's configuration names (LOG-02's observation).
 	target := soc2lib.results[host]["LOG-02"].observed.config.target
-	not target in aggregators
-	reason := sprintf("ships to %s, which is not in the aggregators group", [target])
+	not target in aggregator_targets
+	reason := sprintf("ships to %s, which is not a host of the aggregators group", [target])
 }
 
 shipping_violations contains {"item": host, "reason": "no aggregator stored its records recently"} if {
