@@ -72,9 +72,10 @@ lab: lab-up ## the main job: control node, lab, converge (site.yml + the lab sto
 	@rc=0; $(BIN)/soc2audit drift -i $(INVENTORY) || rc=$$?; \
 	$(BIN)/python -m soc2audit.summary --lab-only; exit $$rc
 
-lint: setup ## ansible-lint (production), yamllint, ruff, argument_specs == defaults and role pages
+lint: setup ## ansible-lint (production), yamllint, ruff, argument_specs == defaults and role pages, policies (opa fmt/check/test when OPA is here)
 	$(BIN)/python -m soc2audit.argspecs
 	$(BIN)/python -m soc2audit.catalog check
+	$(BIN)/python -m soc2audit.policy opa-lint
 	$(BIN)/yamllint -s .
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

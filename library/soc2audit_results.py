@@ -120,6 +120,37 @@ options:
         description: S3 secret key; empty, boto3's chain.
         type: str
         default: ""
+  policies:
+    description:
+      - Directory of the fleet policies (policies/*.rego, docs/policies.md). When set, they are
+        evaluated after the merge and their results join the result set as the rows of the
+        pseudo-host C(fleet). A policy that does not load fails the task before anything is
+        written, naming its file and line.
+    type: path
+  policy_params:
+    description: Thresholds the policies read from C(input.params) (docs/policies.md).
+    type: dict
+    default: {}
+  policy_metrics_group:
+    description: Inventory group whose hosts' textfiles also carry the C(soc2audit_policy_*)
+      metrics.
+    type: str
+    default: monitors
+  opa_url:
+    description:
+      - Base URL (https) of an OPA server. When set, the policies are pushed to it over the
+        REST API and evaluated there, with O(opa_cert) and O(opa_key) as client certificate;
+        otherwise the embedded engine (regopy) evaluates them.
+    type: str
+  opa_ca:
+    description: CA bundle that verifies the OPA server's certificate.
+    type: path
+  opa_cert:
+    description: Client certificate (PEM) presented to the OPA server.
+    type: path
+  opa_key:
+    description: Private key of O(opa_cert).
+    type: path
 """
 
 EXAMPLES = r"""
@@ -160,6 +191,10 @@ paths:
   returned: success
 policy_sha256:
   description: SHA-256 over the catalog and the waivers file, as in every result row.
+  type: str
+  returned: success
+policy_engine:
+  description: The engine that evaluated the fleet policies (embedded or opa); empty when none.
   type: str
   returned: success
 warnings:

@@ -13,8 +13,10 @@ render.
 
 What is emitted is read from the code without running it: the `CHECK_IDS` tuple of each family's
 `plugins/module_utils/soc2_<family>_family.py` (emitted by `library/soc2_<family>.py` and by the
-one-pass `library/soc2_verify.py`), and every `soc2_check("<ID>")` marker of the testinfra checks
-in `controls/test_*.py`.
+one-pass `library/soc2_verify.py`), every `soc2_check("<ID>")` marker of the testinfra checks
+in `controls/test_*.py`, and the `custom.id` of every policy's METADATA in `policies/*.rego`
+(soc2audit.policy; `check` also fails, with file and line, for a policy that does not compile,
+a `pol_*` rule without a check id, or a title or primary mapping that differs from the catalog).
 """
 
 from __future__ import annotations
@@ -43,8 +45,14 @@ FAMILIES: dict[str, str] = {
     "LOG": "Log shipping and retention",
     "MON": "Monitoring",
     "EVD": "Evidence trail",
+    "POL": "Fleet policies (Rego)",
 }
-ID_RE = re.compile(r"^(PKI|TIME|NET|AUD|LOG|MON|EVD)-[0-9]{2}$")
+ID_RE = re.compile(r"^(PKI|TIME|NET|AUD|LOG|MON|EVD|POL)-[0-9]{2}$")
+#: The family whose checks judge the whole fleet (policies/*.rego), not one host: their rows
+#: belong to the pseudo-host ``fleet``, whose only group is FLEET_GROUP (not a valid Ansible group
+#: name, so no inventory group can take it).
+FLEET_FAMILY = "POL"
+FLEET_GROUP = "@fleet"
 REQUIRED = ("id", "title", "rationale", "remediation", "severity", "family", "source")
 
 HEADER = """\
@@ -64,6 +72,8 @@ or when a catalog entry is incomplete.
 - **Applies to** names the inventory groups whose hosts run the check (`all` means every host).
   A host in those groups that produces no result gets `not_run` for the check, never `pass`.
 - **Source** is the module or test that produces the result.
+- **POL** checks are fleet policies in Rego (`policies/`, [policies.md](policies.md)): each judges
+  the whole fleet once per run, as a row of the pseudo-host `fleet` (applies to `fleet`).
 - Each drift run reports one result per host and check: `pass`, `fail`, `error`,
   `at_risk`, `not_applicable`, `not_run` or `waived`. `waived` replaces `fail` or `at_risk` when
   an unexpired waiver in `controls/waivers.yml` covers the check on the host; `error` and
@@ -120,8 +130,14 @@ class Check:
     tsc_secondary: tuple[str, ...] = ()
 
     def applies(self, groups: Iterable[str]) -> bool:
-        """True when the check runs on a host in ``groups``."""
-        return "all" in self.applies_to or bool(set(self.applies_to) & set(groups))
+        """True when the check runs on a host in ``groups``; a fleet policy only applies to the
+        fleet pseudo-host (FLEET_GROUP) and a host check never to it."""
+        group_set = set(groups)
+        if (self.family == FLEET_FAMILY) != (FLEET_GROUP in group_set):
+            return False
+        if self.family == FLEET_FAMILY:
+            return True
+        return "all" in self.applies_to or bool(set(self.applies_to) & group_set)
 
 
 @dataclass(frozen=True)
@@ -258,6 +274,11 @@ def emitted(repo: Path = REPO) -> dict[str, list[str]]:
     for test_file in sorted((repo / "controls").glob("test_*.py")):
         for check_id, where in _marker_ids(test_file):
             found.setdefault(check_id, []).append(where)
+    from soc2audit.policy import load_policies  # it imports this module
+
+    policies, _ = load_policies(repo / "policies")
+    for policy in policies.policies:
+        found.setdefault(policy.check_id, []).append(policy.path)
     return found
 
 
@@ -410,6 +431,10 @@ def check(
     except CatalogError as exc:
         return [str(exc)]
     problems = validate(checks) + (coverage(checks, code) if code is not None else [])
+    if code is not None:
+        from soc2audit.policy import check as check_policies
+
+        problems += check_policies(code / "policies", catalog_path)
     if problems:
         return problems
     doc = Path(doc_path)

@@ -44,8 +44,12 @@ from pathlib import Path
 
 import yaml
 
+from soc2audit import components
+
 REPO = Path(__file__).resolve().parent.parent
 LOGS = REPO / ".cache" / "molecule"
+#: The OPA binary the opa_* scenarios install (molecule/opa_*/requires.yml).
+OPA_ENV = "SOC2_OPA_BINARY"
 _print_lock = threading.Lock()
 
 
@@ -206,6 +210,13 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(known)}")
         return 64
+    if any(s.startswith("opa_") for s in names) and not os.environ.get(OPA_ENV):
+        # The opa scenarios install the OPA binary built with `go install` (cached per machine);
+        # where it cannot be had, their requires.yml skips them with the reason.
+        try:
+            os.environ[OPA_ENV] = str(components.ensure("opa"))
+        except components.ComponentError as exc:
+            say(f"== no OPA binary for the opa scenarios: {exc}")
     skipped = {s: r for s in names if (r := skip_reason(s)) is not None}
     for scenario, reason in skipped.items():
         say(f"== molecule {scenario}: skipped ({reason})")

@@ -3,14 +3,15 @@
 """Real components the lab and the tests build from language registries, once per machine.
 
 Some services the suite works with are not Debian packages: the S3 server with Object Lock
-(versitygw) comes from the Go module proxy. Each is built once per machine and cached
-machine-wide (like the podman images), under ``$XDG_CACHE_HOME/soc2audit/bin`` (default
-``~/.cache/soc2audit/bin``), named by its pinned version and the Go toolchain that built it, so
-a fresh clone (CI) reuses it and a new pin or toolchain builds anew. Users get these components
+(versitygw) and the policy server (OPA) come from the Go module proxy. Each is built once per
+machine and cached machine-wide (like the podman images), under
+``$XDG_CACHE_HOME/soc2audit/bin`` (default ``~/.cache/soc2audit/bin``), named by its pinned
+version and the Go toolchain that built it, so a fresh clone (CI) reuses it and a new pin or
+toolchain builds anew. Users get these components
 from upstream releases; this module only serves the lab and the tests.
 
-``python -m soc2audit.components versitygw`` builds (or reuses) the binary and prints its path.
-Standard library only.
+``python -m soc2audit.components versitygw`` (or ``opa``) builds (or reuses) the binary and
+prints its path. Standard library only.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # The oldest Go that builds each pinned module (its go.mod `go` line).
-GO_MIN = {"versitygw": (1, 25)}
+GO_MIN = {"versitygw": (1, 25), "opa": (1, 24)}
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,8 @@ class GoComponent:
 COMPONENTS = {
     # An S3 gateway with Object Lock: the write-once store of the log pipeline in the lab.
     "versitygw": GoComponent("versitygw", "github.com/versity/versitygw/cmd/versitygw", "v1.7.0"),
+    # Open Policy Agent: the policy server on the monitor and `opa test/fmt/check` in lint.
+    "opa": GoComponent("opa", "github.com/open-policy-agent/opa", "v1.22.3"),
 }
 
 

@@ -59,6 +59,8 @@ HOSTS: dict[str, tuple[str, ...]] = {
     "monitor": ("monitors",),
 }
 GROUPS = ("edge", "aggregators", "timeservers", "monitors")
+#: The host of the lab's OPA server (group opa_servers, when the binary can be had).
+OPA_HOST = "monitor"
 # Group variables of the generated inventory (YAML lines under the group), as in
 # inventory/example/group_vars/: the log pipeline's certificates besides `host`. The aggregator's
 # listeners present `rsyslog-server` (rsyslogd reads it only at start: restart on re-issue); each
@@ -763,7 +765,7 @@ def up(lab: Lab, retry_network: bool = True) -> dict[str, str]:
         ensure_s3_credentials()
         store = {"binary": str(versitygw_binary()), "control_node": network_gateway(lab)}
     write_known_hosts(lab, addresses)
-    write_inventory(lab, addresses, key, store)
+    write_inventory(lab, addresses, key, store, opa_binary())
     return addresses
 
 
@@ -858,8 +860,15 @@ def with_certificate(group_lines: list[str], items: list[str]) -> list[str]:
 
 
 def write_inventory(
-    lab: Lab, addresses: dict[str, str], key: Path, store: dict[str, str] | None = None
+    lab: Lab,
+    addresses: dict[str, str],
+    key: Path,
+    store: dict[str, str] | None = None,
+    opa: Path | None = None,
 ) -> None:
+    """The lab inventory; with ``store``, the write-once store's settings (S3 on the monitor);
+    with ``opa`` (the OPA binary), the group opa_servers (the monitor) and the drift run's OPA
+    settings."""
     INVENTORY.parent.mkdir(parents=True, exist_ok=True)
     ssh_args = (
         f"-o UserKnownHostsFile={known_hosts_file(lab)} -o StrictHostKeyChecking=yes "
@@ -888,7 +897,20 @@ def write_inventory(
     if store is not None:
         lines += [f"    soc2_lab_versitygw_binary: {store['binary']}"]
         lines += store_group_vars("all", addresses[S3_STORE_HOST], store["control_node"])
-    lines += ["  children:"]
+    if OPA_HOST not in addresses:
+        opa = None
+    if opa is not None:
+        # The drift run asks the OPA server on the monitor over mTLS (roles/opa issues the
+        # control node's client certificate into pki_ca_dir/clients).
+        clients = STATE / "pki" / "clients"
+        lines += [
+            "    # The fleet policies are evaluated by the OPA server on the monitor (roles/opa).",
+            f"    soc2audit_opa_url: https://{addresses[OPA_HOST]}:8181",
+            f"    soc2audit_opa_ca: {STATE / 'pki' / 'ca-chain.pem'}",
+            f"    soc2audit_opa_cert: {clients / 'soc2audit-control.crt'}",
+            f"    soc2audit_opa_key: {clients / 'soc2audit-control.key'}",
+        ]
+    lines.append("  children:")
     hosts = {h: g for h, g in HOSTS.items() if h in addresses}
     for group in GROUPS:
         members = [h for h, groups in hosts.items() if group in groups]
@@ -904,7 +926,27 @@ def write_inventory(
             lines.append(f"        {host}:")
             lines.append(f"          ansible_host: {addresses[host]}")
             lines.append(f"          soc2_lab_container: {lab.container(host)}")
+    if opa is not None:
+        lines += [
+            "    opa_servers:",
+            "      vars:",
+            f"        opa_binary_local_path: {opa}",
+            "      hosts:",
+            f"        {OPA_HOST}:",
+            f"          ansible_host: {addresses[OPA_HOST]}",
+            f"          soc2_lab_container: {lab.container(OPA_HOST)}",
+        ]
     INVENTORY.write_text("\n".join(lines) + "\n")
+
+
+def opa_binary() -> Path | None:
+    """OPA built with `go install` (soc2audit.components, cached per machine); None, said
+    aloud, when it cannot be had here: the drift run then uses the embedded engine."""
+    try:
+        return components.ensure("opa")
+    except components.ComponentError as exc:
+        log(f"no OPA binary ({exc}); the lab evaluates the policies with the embedded engine")
+        return None
 
 
 # ---------------------------------------------------------------- down and status

@@ -52,6 +52,38 @@ SUITE: dict[str, Metric] = _table(
         ("check_id",),
     ),
     Metric(
+        "soc2audit_policy_result",
+        "Result of a fleet policy (policies/*.rego) in the last drift run: StateSet, one series "
+        "per result value, 1 for the current one",
+        ("check_id", "result"),
+    ),
+    Metric(
+        "soc2audit_policy_passed",
+        "1 when the fleet policy passed in the last drift run, else 0",
+        ("check_id",),
+    ),
+    Metric(
+        "soc2audit_policy_items",
+        "Items (hosts, waivers, runs) the fleet policy judged in the last drift run, by outcome "
+        "(pass or fail): the policy's pass and fail counts",
+        ("check_id", "outcome"),
+    ),
+    Metric(
+        "soc2audit_policy_info",
+        "Catalog metadata of a fleet policy, value 1",
+        ("check_id", "severity", "title"),
+    ),
+    Metric(
+        "soc2audit_policy_evaluation_seconds",
+        "Seconds the policy engine took to evaluate every fleet policy in the last drift run",
+        ("engine",),
+    ),
+    Metric(
+        "soc2audit_policy_checks",
+        "Number of fleet policies per result in the last drift run",
+        ("result",),
+    ),
+    Metric(
         "soc2audit_check_info",
         "Catalog metadata of a check, value 1",
         ("check_id", "family", "severity", "title"),

@@ -180,6 +180,18 @@ def _add_observations(
     return warnings
 
 
+def _add_result(families: _Families, prefix: str, check_id: str, result: str) -> None:
+    """``<prefix>_result`` (StateSet: one series per result value, 1 for ``result``) and
+    ``<prefix>_passed`` (1 only for ``pass``) of one check or policy."""
+    for value in RESULTS:
+        families.add(
+            f"{prefix}_result",
+            _labels(check_id=check_id, result=value),
+            1 if value == result else 0,
+        )
+    families.add(f"{prefix}_passed", _labels(check_id=check_id), 1 if result == "pass" else 0)
+
+
 def render_metrics(samples: Iterable[tuple[Metric, Mapping[str, str], float]]) -> str:
     """Text for any set of (metric, labels, value) samples, in this module's deterministic
     format (used by ``soc2audit evidence verify --metrics`` for the control node's file)."""
@@ -205,15 +217,7 @@ def render_host(
         check_id = str(row["check_id"])
         result = str(row["result"])
         tally[result] = tally.get(result, 0) + 1
-        for value in RESULTS:
-            families.add(
-                "soc2audit_check_result",
-                _labels(check_id=check_id, result=value),
-                1 if value == result else 0,
-            )
-        families.add(
-            "soc2audit_check_passed", _labels(check_id=check_id), 1 if result == "pass" else 0
-        )
+        _add_result(families, "soc2audit_check", check_id, result)
         last_run = host_state.last_run.get(check_id) if host_state is not None else None
         if last_run is None and host_state is None and result != "not_run":
             last_run = run.finished
@@ -277,3 +281,37 @@ def render_host(
     )
     warnings = _add_observations(families, observations, host)
     return HostMetrics(families.render(), warnings)
+
+
+def render_policy(rows: Sequence[Mapping[str, Any]], catalog: Catalog, evaluation: Any) -> str:
+    """The ``soc2audit_policy_*`` families for the fleet policies' rows of a run (added to the
+    monitors' textfiles). ``evaluation`` is the run's soc2audit.policy.Evaluation."""
+    families = _Families()
+    tally = dict.fromkeys(RESULTS, 0)
+    by_id = catalog.by_id
+    for row in rows:
+        check_id, result = str(row["check_id"]), str(row["result"])
+        tally[result] = tally.get(result, 0) + 1
+        _add_result(families, "soc2audit_policy", check_id, result)
+        observed = row.get("observed") if isinstance(row.get("observed"), Mapping) else {}
+        for outcome, key in (("pass", "passed"), ("fail", "failed")):
+            number = observed.get(key) if observed else None
+            if isinstance(number, int) and not isinstance(number, bool):
+                families.add(
+                    "soc2audit_policy_items", _labels(check_id=check_id, outcome=outcome), number
+                )
+        check = by_id.get(check_id)
+        if check is not None:
+            families.add(
+                "soc2audit_policy_info",
+                _labels(check_id=check_id, severity=check.severity, title=check.title),
+                1,
+            )
+    for value, number in tally.items():
+        families.add("soc2audit_policy_checks", _labels(result=value), number)
+    families.add(
+        "soc2audit_policy_evaluation_seconds",
+        _labels(engine=str(evaluation.engine)),
+        round(float(evaluation.seconds), 6),
+    )
+    return families.render()

@@ -16,15 +16,26 @@ reported, renders each reporting host's textfile, and writes the run's outputs:
 * when ``anchor_s3`` is given: the digests just written are anchored in the S3 Object Lock
   bucket (``soc2audit.anchor_s3``); a failed anchor is a warning too, caught up next run.
 
+When ``policies_dir`` is given, the fleet policies (policies/*.rego, soc2audit.policy) are
+evaluated after the merge on the input document built from the merged rows, the observations, the
+verifiers' facts, the inventory groups, the waivers and the history of recent runs
+(``<out_dir>/policy_history.jsonl``); their results join the result set as the rows of the
+pseudo-host ``fleet`` (drift, grace and waivers apply as to any row), each with its ``decision``
+(engine, query, value, input SHA-256). ``<out_dir>/policy_input.json`` keeps the document and
+``<out_dir>/policy.prom`` the ``soc2audit_policy_*`` metrics, which are also added to the
+textfiles of the hosts in ``policy_metrics_group`` (the monitors).
+
 Everything that can reject the run (an invalid catalog or waivers file: CatalogError /
-PolicyError; a corrupt state file: StateError; a check the catalog lacks: ValueError) is raised
-before anything is written. The textfiles are returned, not written: the caller installs them on
-the hosts (``<textfile dir>/soc2audit.prom``, atomically).
+PolicyError; a policy that does not load, with its file and line: PolicyError; a corrupt state
+file: StateError; a check the catalog lacks: ValueError) is raised before anything is written.
+The textfiles are returned, not written: the caller installs them on the hosts
+(``<textfile dir>/soc2audit.prom``, atomically).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,13 +44,27 @@ from typing import Any
 
 import soc2audit
 from soc2audit.anchor_s3 import AnchorError, S3AnchorStore, anchor_digests
-from soc2audit.catalog import load_catalog
+from soc2audit.catalog import FLEET_GROUP, load_catalog
 from soc2audit.chain import DEFAULT_INTERVAL, ChainError, Settings, write_due_digests
 from soc2audit.evidence import append_evidence, jsonl
 from soc2audit.fsutil import atomic_write
-from soc2audit.openmetrics import RunInfo, render_host
+from soc2audit.openmetrics import RunInfo, render_host, render_policy
+from soc2audit.policy import (
+    FLEET_HOST,
+    EmbeddedEngine,
+    Engine,
+    Evaluation,
+    catalog_problems,
+    failed_evaluation,
+    load_policies,
+    policy_checks,
+    read_history,
+    run_summary,
+)
+from soc2audit.policy import build_input as build_policy_input
 from soc2audit.report import junit_xml, summary_table
 from soc2audit.results import (
+    PolicyError,
     counts,
     exit_code,
     load_state,
@@ -53,6 +78,9 @@ from soc2audit.results import (
 LAST_RUN = "last_run.jsonl"
 JUNIT = "junit.xml"
 SUMMARY = "summary.txt"
+POLICY_INPUT = "policy_input.json"
+POLICY_HISTORY = "policy_history.jsonl"
+POLICY_METRICS = "policy.prom"
 
 
 @dataclass
@@ -96,6 +124,12 @@ def process_run(
     evidence_key: Path | str | None = None,
     digest_interval: int = DEFAULT_INTERVAL,
     anchor_s3: S3AnchorStore | None = None,
+    policies_dir: Path | str | None = None,
+    policy_engine: Engine | None = None,
+    policy_params: Mapping[str, Any] | None = None,
+    host_facts: Mapping[str, Any] | None = None,
+    host_addresses: Mapping[str, Sequence[str]] | None = None,
+    policy_metrics_group: str = "monitors",
 ) -> RunOutcome:
     """Merge, render and record one drift run (see the module docstring for what is written).
 
@@ -109,24 +143,81 @@ def process_run(
     state = load_state(state_path)
     sha = policy_sha256(catalog.raw, waivers_raw)
     the_run_id = run_id or str(uuid.uuid4())
+    policies = None
+    if policies_dir is not None:
+        policies, problems = load_policies(policies_dir)
+        problems += catalog_problems(policies, catalog)
+        if problems:
+            raise PolicyError("policies: " + "; ".join(problems))
+        if FLEET_HOST in hosts:
+            raise ValueError(
+                f"the inventory has a host named {FLEET_HOST!r}, the name of the fleet policies' "
+                "pseudo-host: rename the host"
+            )
 
+    # What both merges share: the hosts' rows, then the fleet policies' rows.
+    common: dict[str, Any] = {
+        "catalog": catalog,
+        "waivers": waivers,
+        "grace_seconds": grace_seconds,
+        "run_id": the_run_id,
+        "started": started,
+        "finished": finished,
+        "suite_version": suite_version,
+        "policy_sha256": sha,
+        "now": now,
+    }
     rows, new_state = merge_run(
-        catalog=catalog,
         hosts=hosts,
         host_groups=host_groups,
         host_checks=host_checks,
         host_errors=host_errors,
         testinfra_rows=testinfra_rows,
-        waivers=waivers,
         state=state,
-        grace_seconds=grace_seconds,
-        run_id=the_run_id,
-        started=started,
-        finished=finished,
-        suite_version=suite_version,
-        policy_sha256=sha,
-        now=now,
+        **common,
     )
+
+    evaluation: Evaluation | None = None
+    policy_document: dict[str, Any] | None = None
+    history_path = Path(out_dir) / POLICY_HISTORY
+    if policies is not None:
+        policy_document = build_policy_input(
+            run={
+                "run_id": the_run_id,
+                "started": started,
+                "suite_version": suite_version,
+                "policy_sha256": sha,
+            },
+            rows=rows,
+            hosts=hosts,
+            host_groups=host_groups,
+            host_observations=host_observations or {},
+            host_facts=host_facts or {},
+            waivers=waivers,
+            history=read_history(history_path),
+            catalog=catalog,
+            params=policy_params,
+            host_addresses=host_addresses,
+        )
+        engine = policy_engine or EmbeddedEngine()
+        try:
+            evaluation = engine.evaluate(policies, policy_document)
+        except Exception as exc:  # any engine failure: every policy is error, never pass
+            evaluation = failed_evaluation(
+                engine.name, policies, policy_document, f"{engine.name} policy engine failed: {exc}"
+            )
+        checks = policy_checks(policies, evaluation)
+        fleet_rows, new_state = merge_run(
+            hosts=[FLEET_HOST],
+            host_groups={FLEET_HOST: [FLEET_GROUP]},
+            host_checks={FLEET_HOST: [_without_decision(c) for c in checks]},
+            state=new_state,
+            **common,
+        )
+        decisions = {c["check_id"]: c["decision"] for c in checks}
+        for row in fleet_rows:
+            row["decision"] = decisions.get(row["check_id"])
+        rows = rows + fleet_rows
 
     info = RunInfo(
         started=started,
@@ -151,6 +242,16 @@ def process_run(
         textfiles[host] = rendered.text
         warnings.extend(rendered.warnings)
 
+    if policies is not None:
+        policy_text = render_policy(
+            [row for row in rows if row["host"] == FLEET_HOST],
+            catalog,
+            evaluation,
+        )
+        for host in hosts:
+            if host in textfiles and policy_metrics_group in (host_groups.get(host) or ()):
+                textfiles[host] += policy_text
+
     summary = summary_table(rows, catalog)
     out = Path(out_dir)
     paths = {
@@ -163,6 +264,17 @@ def process_run(
         "summary": atomic_write(out / SUMMARY, summary),
         "state": save_state(state_path, new_state),
     }
+    if policies is not None and policy_document is not None:
+        paths["policy_input"] = atomic_write(
+            out / POLICY_INPUT, json.dumps(policy_document, sort_keys=True, indent=1) + "\n"
+        )
+        paths["policy_metrics"] = atomic_write(out / POLICY_METRICS, policy_text)
+        history = read_history(history_path)
+        history.append(run_summary(rows, host_observations or {}))
+        keep = int(policy_document["params"]["history_runs"])
+        paths["policy_history"] = atomic_write(
+            history_path, "".join(json.dumps(h, sort_keys=True) + "\n" for h in history[-keep:])
+        )
     digests: list[str] = []
     anchored: list[str] = []
     if evidence_key is not None and Path(evidence_key).is_file():
@@ -196,3 +308,8 @@ def process_run(
         digests=digests,
         anchors=anchored,
     )
+
+
+def _without_decision(check: Mapping[str, Any]) -> dict[str, Any]:
+    """A policy check as the merge takes it (the decision is put back on the row afterwards)."""
+    return {key: value for key, value in check.items() if key != "decision"}

@@ -17,6 +17,7 @@ from ansible.utils.display import Display
 from soc2audit.anchor_s3 import AnchorError, from_mapping
 from soc2audit.catalog import Catalog, load_catalog
 from soc2audit.pipeline import process_run
+from soc2audit.policy import EmbeddedEngine, Engine, OpaEngine, OpaSettings, PolicyLoadError
 from soc2audit.results import PolicyError
 
 _DISPLAY = Display()
@@ -48,6 +49,13 @@ ARGUMENT_SPEC: dict[str, Any] = {
             "secret_access_key": {"type": "str", "default": "", "no_log": True},
         },
     },
+    "policies": {"type": "path"},
+    "policy_params": {"type": "dict", "default": {}},
+    "policy_metrics_group": {"type": "str", "default": "monitors"},
+    "opa_url": {"type": "str"},
+    "opa_ca": {"type": "path"},
+    "opa_cert": {"type": "path"},
+    "opa_key": {"type": "path"},
 }
 
 
@@ -130,6 +138,29 @@ def _family_errors(
     return out
 
 
+def _policy_engine(args: Mapping[str, Any]) -> Engine:
+    """The OPA engine when opa_url is set (its client certificate required), else embedded."""
+    if not args.get("opa_url"):
+        return EmbeddedEngine()
+    missing = [k for k in ("opa_ca", "opa_cert", "opa_key") if not args.get(k)]
+    if missing:
+        raise AnsibleActionFail(
+            f"opa_url is set but {', '.join(missing)} is not: the OPA server is only asked over "
+            "mutual TLS (set soc2audit_opa_ca, soc2audit_opa_cert and soc2audit_opa_key)"
+        )
+    try:
+        return OpaEngine(
+            OpaSettings(
+                url=str(args["opa_url"]),
+                ca_file=str(args["opa_ca"]),
+                cert_file=str(args["opa_cert"]),
+                key_file=str(args["opa_key"]),
+            )
+        )
+    except (PolicyLoadError, OSError, ValueError) as exc:
+        raise AnsibleActionFail(f"OPA engine: {exc}") from exc
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _requires_connection = False
@@ -152,6 +183,8 @@ class ActionModule(ActionBase):
         host_checks: dict[str, list[dict[str, Any]] | None] = {}
         host_errors: dict[str, str] = {}
         host_observations: dict[str, list[dict[str, Any]]] = {}
+        host_facts: dict[str, Any] = {}
+        host_addresses: dict[str, list[str]] = {}
         for host in hosts:
             hv = hostvars.get(host, {}) if host in hostvars else {}
             host_groups[host] = [g for g in hv.get("group_names", []) if g != "ungrouped"]
@@ -173,6 +206,11 @@ class ActionModule(ActionBase):
                 errors = ["host unreachable or the drift play did not run on it"]
             host_errors[host] = "; ".join(_error_text(e) for e in errors)
             host_observations[host] = list(verified.get("observations") or [])
+            host_facts[host] = dict(verified.get("families") or {})
+            ipv4 = (hv.get("ansible_facts") or {}).get("default_ipv4") or {}
+            host_addresses[host] = [
+                str(a) for a in (hv.get("ansible_host"), ipv4.get("address")) if a
+            ]
 
         testinfra = _testinfra_rows(
             args["testinfra_results"],
@@ -182,6 +220,7 @@ class ActionModule(ActionBase):
             host_groups,
         )
         out_dir = Path(args["output_dir"])
+        engine = _policy_engine(args) if args["policies"] else None
         try:
             anchor_store = from_mapping(args["anchor_s3"])
         except AnchorError as exc:
@@ -205,6 +244,12 @@ class ActionModule(ActionBase):
                 evidence_key=Path(args["evidence_key"]) if args["evidence_key"] else None,
                 digest_interval=int(args["digest_interval"]),
                 anchor_s3=anchor_store,
+                policies_dir=Path(args["policies"]) if args["policies"] else None,
+                policy_engine=engine,
+                policy_params=args["policy_params"] or {},
+                host_facts=host_facts,
+                host_addresses=host_addresses,
+                policy_metrics_group=args["policy_metrics_group"],
             )
         except PolicyError as exc:
             raise AnsibleActionFail(f"policy error, nothing was written: {exc}") from exc
@@ -222,6 +267,7 @@ class ActionModule(ActionBase):
             warnings=list(outcome.warnings),
             digests=list(outcome.digests),
             anchors=list(outcome.anchors),
+            policy_engine=engine.name if engine is not None else "",
         )
         for warning in outcome.warnings:
             _DISPLAY.warning(f"soc2audit_results: {warning}")

@@ -38,6 +38,7 @@ SERVICE_KEYS = frozenset(
         "allow_hosts",
         "allow_networks",
         "allow_any",
+        "allow_control_node",
         "comment",
         "state",
     }
@@ -400,6 +401,9 @@ def plan(
             chains[direction].append(f'{match} counter accept comment "{comment}"')
             continue
         peers = _peers(service, groups, hostvars, resolver)
+        if service.get("allow_control_node"):
+            # The control node's own SSH source (as for SSH): e.g. the drift run asking OPA.
+            peers = collapse([*peers, *control_nets])
         chains[direction] += _rules_for(name, _split(peers), direction, match, comment, sets)
     for raw in raw_rules:
         chain = raw.get("chain", "input")

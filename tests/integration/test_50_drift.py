@@ -162,6 +162,9 @@ FAULTS: dict[str, dict[str, Any]] = {
         ),
         # MON-02 too: the exporter's own mTLS probe verifies against the swapped CA bundle.
         "expected": {"PKI-01", "PKI-06", "PKI-07", "MON-02"},
+        # The fleet policies that see it: critical PKI checks failing (POL-06), an exporter not
+        # proven to serve over mTLS (POL-10).
+        "fleet": {"POL-06", "POL-10"},
         "layer": "pki",
     },
     # NET on edge2: an accept rule inserted by hand, and the monitor dropped from the
@@ -201,9 +204,9 @@ def test_injected_drift_fails_exactly_the_expected_checks(
             wait_selected(target, address("aggregator"))
         rc, outcome, rows = soc2audit_drift()
         failing = not_clean(rows)
-        assert failing == {(target, c): "fail" for c in fault["expected"]}, {
-            k: rows[k]["message"] for k in failing
-        }
+        expected = {(target, c): "fail" for c in fault["expected"]}
+        expected |= {("fleet", c): "fail" for c in fault.get("fleet", ())}
+        assert failing == expected, {k: rows[k]["message"] for k in failing}
         assert rc == 1 and outcome["exit_code"] == 1
         for host in lab_ready:
             assert_metrics_match_rows(host, rows)
@@ -264,7 +267,9 @@ def test_waiver_expired_waiver_and_grace_period(lab_ready: list[str], tmp_path: 
         rc, _, rows = soc2audit_drift("--grace", "3600")
         row = rows[("edge2", "PKI-06")]
         assert row["result"] == "at_risk" and row["drift_since"], row
-        assert not_clean(rows) == {("edge2", "PKI-06"): "at_risk"}
+        # POL-06 (a critical check not passing) has drifted since the expired-waiver run: the
+        # grace period applies to the fleet's rows too.
+        assert not_clean(rows) == {("edge2", "PKI-06"): "at_risk", ("fleet", "POL-06"): "at_risk"}
         assert rc == 1
 
         bad = tmp_path / "bad.yml"
@@ -319,8 +324,12 @@ def test_unreachable_host_is_not_run_and_keeps_its_last_metrics(
         assert {r["result"] for r in monitor.values()} == {"not_run"}
         assert all(r["message"] for r in monitor.values())
         others = {k: v for k, v in not_clean(rows).items() if k[0] != "monitor"}
-        assert others == {}, others
-        assert rc == 2 and outcome["exit_code"] == 2
+        # The fleet policies that see a silent monitor: it did not report (POL-05), its critical
+        # checks and its clock bound are unknown (POL-06, POL-03), no monitor proves the scrape
+        # (POL-10), its time source is unknown (POL-11). They fail, so the run exits 1.
+        fleet = {("fleet", c): "fail" for c in ("POL-03", "POL-05", "POL-06", "POL-10", "POL-11")}
+        assert others == fleet, {k: rows[k]["message"] for k in others}
+        assert rc == 1 and outcome["exit_code"] == 1
         after = subprocess.run(
             ["podman", "exec", container, *stat], env=podman_env, text=True, capture_output=True
         ).stdout

@@ -66,7 +66,8 @@ for _service in DEFAULTS["nftables_default_services"]:
 
 
 # node_exporter's port: the node_exporter role's variable, 9100 where it is not set (one source
-# for the node_exporter and scrape services, the exporter and Prometheus' targets).
+# for the node_exporter and scrape services, the exporter and Prometheus' targets); the opa
+# service's port (roles/opa's opa_port) is rendered the same way.
 EXPORTER_PORT = "{{ node_exporter_port | default(9100) }}"
 
 
@@ -74,7 +75,7 @@ def _exporter_ports(services: list[dict[str, Any]], **variables: Any) -> list[di
     env = jinja2.Environment(undefined=jinja2.ChainableUndefined)
     return [
         {**s, "ports": [env.from_string(str(p)).render(**variables) for p in s["ports"]]}
-        if isinstance(s["ports"], list) and EXPORTER_PORT in s["ports"]
+        if isinstance(s["ports"], list) and any("{{" in str(p) for p in s["ports"])
         else s
         for s in services
     ]

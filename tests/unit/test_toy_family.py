@@ -143,7 +143,7 @@ def family_code(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def add_toy(root: Path, skip: str = "") -> Path:
     """A copy of this checkout with the toy family added by the recipe's steps (but ``skip``)."""
-    for part in ("plugins/module_utils", "library", "controls", "playbooks", "docs"):
+    for part in ("plugins/module_utils", "library", "controls", "playbooks", "docs", "policies"):
         shutil.copytree(REPO / part, root / part)
     for role in (REPO / "roles").iterdir():
         (root / "roles" / role.name / "tasks").mkdir(parents=True)
