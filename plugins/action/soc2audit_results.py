@@ -137,6 +137,8 @@ class ActionModule(ActionBase):
         host_checks: dict[str, list[dict[str, Any]] | None] = {}
         host_errors: dict[str, str] = {}
         host_observations: dict[str, list[dict[str, Any]]] = {}
+        # A monitor's new alert records (the MON verifier's families.mon.prometheus.alerts).
+        host_alerts: dict[str, Any] = {}
         for host in hosts:
             hv = hostvars.get(host, {}) if host in hostvars else {}
             host_groups[host] = [g for g in hv.get("group_names", []) if g != "ungrouped"]
@@ -158,6 +160,9 @@ class ActionModule(ActionBase):
                 errors = ["host unreachable or the drift play did not run on it"]
             host_errors[host] = "; ".join(_error_text(e) for e in errors)
             host_observations[host] = list(verified.get("observations") or [])
+            mon = ((verified.get("families") or {}).get("mon") or {}).get("prometheus") or {}
+            if isinstance(mon, Mapping) and mon.get("alerts") is not None:
+                host_alerts[host] = mon["alerts"]
 
         testinfra = _testinfra_rows(
             args["testinfra_results"],
@@ -185,6 +190,7 @@ class ActionModule(ActionBase):
                 grace_seconds=grace,
                 evidence_key=Path(args["evidence_key"]) if args["evidence_key"] else None,
                 digest_interval=int(args["digest_interval"]),
+                host_alerts=host_alerts,
             )
         except PolicyError as exc:
             raise AnsibleActionFail(f"policy error, nothing was written: {exc}") from exc
