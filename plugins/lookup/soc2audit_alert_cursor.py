@@ -30,7 +30,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _raw:
-  description: One dict C({files: {name: {end, last_offset, sha256}}}).
+  description: "One dict C({files: {name: {end, last_offset, sha256}}})."
   type: list
   elements: dict
 """
