@@ -157,3 +157,20 @@ def test_older_files_than_the_cursor_are_not_read_and_errors_are_warnings(tmp_pa
     assert "not readable" in missing["error"]
     _, count, warnings = alert_import.import_alerts(evidence, {"monitor": missing}, DAY2)
     assert count == 0 and "not read" in warnings[0]
+
+
+def test_the_lookup_gives_the_drift_run_the_cursor(tmp_path: Path) -> None:
+    from ansible.plugins.loader import lookup_loader
+
+    monitor, evidence = tmp_path / "monitor", tmp_path / "evidence"
+    Receiver(monitor).record(payload("firing"), "monitor", DAY1)
+    pull(monitor, evidence)
+    lookup_loader.add_directory(str(Path(__file__).parents[2] / "plugins" / "lookup"))
+    lookup = lookup_loader.get("soc2audit_alert_cursor")
+    (got,) = lookup.run([str(evidence)], {}, host="monitor")
+    assert got == alert_import.cursor(evidence, "monitor")
+    assert (
+        list(got["files"]) == ["alerts-2026-12-06.jsonl"]
+        and got["files"]["alerts-2026-12-06.jsonl"]["last_offset"] == 0
+    )
+    assert lookup.run([str(evidence)], {}, host="edge1") == [{"files": {}}]
