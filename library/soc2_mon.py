@@ -231,6 +231,24 @@ options:
           - Seconds per request.
         type: float
         default: 5.0
+      alerts_dir:
+        description:
+          - The evidence receiver's directory of C(alerts-YYYY-MM-DD.jsonl) files on the monitor.
+        type: path
+        default: /var/lib/soc2audit/evidence
+      alerts_cursor:
+        description:
+          - "Where the control node's evidence has the receiver's lines up to,
+            C({files: {name: {end, last_offset, sha256}}}) (the C(soc2audit_alert_cursor)
+            lookup). When given, the module returns the complete lines past it in
+            RV(prometheus.alerts) for the drift run to append to the control node's evidence
+            (docs/drift.md \"Alert records\"); V(null) reads none."
+        type: dict
+      alerts_max_bytes:
+        description:
+          - Most bytes of alert lines returned by one run; the rest comes with the next.
+        type: int
+        default: 1048576
 """
 
 EXAMPLES = r"""
@@ -273,7 +291,10 @@ exporter:
   returned: when O(exporter.enabled)
   type: dict
 prometheus:
-  description: The base URL asked (C(prometheus_url)) when the host is a monitor.
+  description:
+    - "The base URL asked (C(prometheus_url)) when the host is a monitor, and with
+      O(prometheus.alerts_cursor) the receiver's new lines (C(alerts):
+      C({dir, lines: [{file, offset, end, sha256, text}], more, notes}))."
   returned: always
   type: dict
 """

@@ -9,6 +9,8 @@ reported, renders each reporting host's textfile, and writes the run's outputs:
 * ``<out_dir>/last_run.jsonl`` (the full result set, replaced atomically);
 * ``<out_dir>/junit.xml`` and ``<out_dir>/summary.txt``;
 * the drift state file (last, so a run that failed half-way is judged again from the old state);
+* the monitors' new alert records (``host_alerts``): appended to ``<evidence_dir>/alerts-`` of
+  the day (``soc2audit.alert_import``, docs/drift.md "Alert records"), before the digests;
 * when ``evidence_key`` names an existing signing key: the digests of every interval that has
   ended (``soc2audit.chain.write_due_digests``, docs/evidence.md). A digest that cannot be
   written is a warning, never a lost run: the chain shows the gap and ``evidence verify``
@@ -43,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import soc2audit
+from soc2audit.alert_import import import_alerts
 from soc2audit.anchor_s3 import AnchorError, S3AnchorStore, anchor_digests
 from soc2audit.catalog import FLEET_GROUP, load_catalog
 from soc2audit.chain import DEFAULT_INTERVAL, ChainError, Settings, write_due_digests
@@ -130,6 +133,7 @@ def process_run(
     host_facts: Mapping[str, Any] | None = None,
     host_addresses: Mapping[str, Sequence[str]] | None = None,
     policy_metrics_group: str = "monitors",
+    host_alerts: Mapping[str, Mapping[str, Any] | None] | None = None,
 ) -> RunOutcome:
     """Merge, render and record one drift run (see the module docstring for what is written).
 
@@ -275,6 +279,10 @@ def process_run(
         paths["policy_history"] = atomic_write(
             history_path, "".join(json.dumps(h, sort_keys=True) + "\n" for h in history[-keep:])
         )
+    alerts_path, _, alert_warnings = import_alerts(evidence_dir, host_alerts or {}, now)
+    warnings.extend(alert_warnings)
+    if alerts_path is not None:
+        paths["alerts"] = alerts_path
     digests: list[str] = []
     anchored: list[str] = []
     if evidence_key is not None and Path(evidence_key).is_file():

@@ -51,7 +51,10 @@ def _monitoring(inv: dict, lab_vars: dict) -> None:
             "  through it    curl --cacert ca-chain.pem --cert prometheus-scrape-fullchain.crt"
             " --key prometheus-scrape.key https://localhost:9090/api/v1/targets (copies)"
         )
-        print(f"  alert evidence on {host}: /var/lib/soc2audit/evidence/alerts-*.jsonl")
+        print(
+            f"  alert records on {host}: /var/lib/soc2audit/evidence/alerts-*.jsonl (spool); "
+            "each drift run of it brings them into evidence/alerts-*.jsonl here"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

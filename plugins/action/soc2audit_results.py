@@ -185,6 +185,8 @@ class ActionModule(ActionBase):
         host_observations: dict[str, list[dict[str, Any]]] = {}
         host_facts: dict[str, Any] = {}
         host_addresses: dict[str, list[str]] = {}
+        # A monitor's new alert records (the MON verifier's families.mon.prometheus.alerts).
+        host_alerts: dict[str, Any] = {}
         for host in hosts:
             hv = hostvars.get(host, {}) if host in hostvars else {}
             host_groups[host] = [g for g in hv.get("group_names", []) if g != "ungrouped"]
@@ -211,6 +213,9 @@ class ActionModule(ActionBase):
             host_addresses[host] = [
                 str(a) for a in (hv.get("ansible_host"), ipv4.get("address")) if a
             ]
+            mon = ((verified.get("families") or {}).get("mon") or {}).get("prometheus") or {}
+            if isinstance(mon, Mapping) and mon.get("alerts") is not None:
+                host_alerts[host] = mon["alerts"]
 
         testinfra = _testinfra_rows(
             args["testinfra_results"],
@@ -250,6 +255,7 @@ class ActionModule(ActionBase):
                 host_facts=host_facts,
                 host_addresses=host_addresses,
                 policy_metrics_group=args["policy_metrics_group"],
+                host_alerts=host_alerts,
             )
         except PolicyError as exc:
             raise AnsibleActionFail(f"policy error, nothing was written: {exc}") from exc

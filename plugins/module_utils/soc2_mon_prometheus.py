@@ -74,6 +74,11 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
         },
     },
     "timeout": {"type": "float", "default": 5.0},
+    # The evidence receiver's alert records, read past the control node's cursor (docs/drift.md
+    # "Alert records"): only when the drift run gives a cursor (None: not read).
+    "alerts_dir": {"type": "path", "default": "/var/lib/soc2audit/evidence"},
+    "alerts_cursor": {"type": "dict", "default": None},
+    "alerts_max_bytes": {"type": "int", "default": 1048576},
 }
 
 #: (status, decoded JSON or None, error text or None)
@@ -94,6 +99,10 @@ def validate(params: Mapping[str, Any]) -> list[str]:
         problems.append("prometheus.password is required with prometheus.username")
     if float(params.get("timeout") or 0) <= 0:
         problems.append("prometheus.timeout must be above 0")
+    if int(params.get("alerts_max_bytes") or 0) <= 0:
+        problems.append("prometheus.alerts_max_bytes must be above 0")
+    if not str(params.get("alerts_dir") or "").startswith("/"):
+        problems.append("prometheus.alerts_dir must be absolute")
     return problems
 
 
@@ -450,6 +459,89 @@ def rule_files_on_disk(paths: Sequence[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+# ---------------------------------------------------------------- alert records
+
+#: The receiver's day files (soc2audit/alert_receiver.py ALERTS_PREFIX).
+ALERT_FILE = re.compile(r"^alerts-\d{4}-\d{2}-\d{2}\.jsonl$")
+
+
+def _cursor_start(path: str, entry: Any, size: int) -> tuple[int, str | None]:
+    """Where to read ``path`` from: past the control node's last imported line when that line
+    is still there byte for byte; else 0 with the reason (the file was rewritten or replaced)."""
+    if not isinstance(entry, Mapping):
+        return 0, None
+    try:
+        end, last = int(entry.get("end", 0)), int(entry.get("last_offset", 0))
+    except (TypeError, ValueError):
+        return 0, "cursor not understood: read from the start"
+    if not 0 <= last < end <= size:
+        return 0, f"{size} bytes, the cursor is at {end}: read from the start (file replaced)"
+    with open(path, "rb") as fh:
+        fh.seek(last)
+        line = fh.read(end - last)
+    if hashlib.sha256(line).hexdigest() != entry.get("sha256"):
+        return 0, "the last imported line changed: read from the start (file replaced)"
+    return end, None
+
+
+def read_alert_lines(directory: str, cursor: Mapping[str, Any], max_bytes: int) -> dict[str, Any]:
+    """The evidence receiver's complete lines past ``cursor`` ({"files": {name: {end,
+    last_offset, sha256}}}), oldest file first, at most ``max_bytes`` of them (``more`` when
+    some are left). Day files older than the oldest file in the cursor were imported before
+    (or pruned since) and are not read. Each line: {file, offset, end, sha256, text}."""
+    files = cursor.get("files") if isinstance(cursor.get("files"), Mapping) else {}
+    out: dict[str, Any] = {"dir": directory, "lines": [], "more": False, "notes": []}
+    try:
+        names = sorted(n for n in os.listdir(directory) if ALERT_FILE.match(n))
+    except OSError as exc:
+        out["error"] = f"{directory} not readable: {exc.strerror or exc}"
+        return out
+    oldest = min(files) if files else ""
+    budget = max_bytes
+    for name in names:
+        if name < oldest:
+            continue
+        path = os.path.join(directory, name)
+        try:
+            size = os.stat(path).st_size
+            start, note = _cursor_start(path, files.get(name), size)
+            if note:
+                out["notes"].append(f"{name}: {note}")
+            if start >= size:
+                continue
+            if budget <= 0:
+                out["more"] = True
+                break
+            with open(path, "rb") as fh:
+                fh.seek(start)
+                data = fh.read(min(size - start, budget))
+        except OSError as exc:
+            out["notes"].append(f"{name}: not readable: {exc.strerror or exc}")
+            continue
+        complete = data[: data.rfind(b"\n") + 1]
+        if not complete and len(data) == budget:
+            # One line longer than the whole budget: never skip it, send it alone.
+            out["more"] = True
+            break
+        offset = start
+        for raw in complete.splitlines(keepends=True):
+            out["lines"].append(
+                {
+                    "file": name,
+                    "offset": offset,
+                    "end": offset + len(raw),
+                    "sha256": hashlib.sha256(raw).hexdigest(),
+                    "text": raw.decode("utf-8", "replace").rstrip("\n"),
+                }
+            )
+            offset += len(raw)
+        budget -= len(complete)
+        if len(data) < size - start:  # the budget ended inside this file
+            out["more"] = True
+            break
+    return out
+
+
 def verify_prometheus(params: Mapping[str, Any], fetch: Fetch | None = None) -> dict[str, Any]:
     """MON-05 .. MON-08 for a monitor; not_applicable for every other host."""
     if not params.get("enabled"):
@@ -477,4 +569,9 @@ def verify_prometheus(params: Mapping[str, Any], fetch: Fetch | None = None) -> 
         check_alertmanager(healthy, managers, am),
         check_receiver(health, am_status, rx),
     ]
-    return {"checks": checks, "prometheus_url": url}
+    out: dict[str, Any] = {"checks": checks, "prometheus_url": url}
+    if params.get("alerts_cursor") is not None:
+        out["alerts"] = read_alert_lines(
+            params["alerts_dir"], params["alerts_cursor"], int(params["alerts_max_bytes"])
+        )
+    return out

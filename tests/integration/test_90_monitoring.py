@@ -11,9 +11,14 @@ Prometheus, Alertmanager and the evidence receiver on the monitor (roles/prometh
 - Drift to evidence: a fault injected on edge1 (its host key made world-readable: PKI-06) shows
   in Prometheus after the next drift run and one scrape, fires SOC2PKICheckFailed into
   Alertmanager, and the firing and then (after the fault is repaired and the next drift run)
-  the resolved notification appear in the alerts evidence file on the monitor. The drift runs
-  are limited to edge1 and skip testinfra, to keep the test short; the times from injection to
-  the firing record and from repair to the resolved record are printed (`pytest -s`).
+  the resolved notification appear in the alerts evidence file on the monitor; the next drift
+  run of the monitor brings each of them into the control node's evidence (its MON verifier
+  returns the lines past the cursor, soc2audit/alert_import.py appends them), where a digest
+  covers them, `soc2audit evidence verify` passes and `soc2audit report` lists the alert. The
+  drift runs are limited to edge1 or the monitor, skip testinfra and write a test-owned evidence
+  directory (no digest key of their own: the test writes the digest); the times from injection
+  to the firing record on the monitor and in the control node's evidence, and from repair to the
+  resolved record, are printed (`pytest -s`).
 
 The lab's monitor group vars (soc2audit/lab.py) scrape and evaluate every 5 s and let
 Alertmanager notify after 1 s (group_interval 5 s).
@@ -24,11 +29,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shlex
+import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import get_host
+from conftest import BIN, REPO, env, get_host
 from test_50_drift import soc2audit_drift
 from test_60_nftables import address, connect
 
@@ -89,6 +96,30 @@ def alert_records(since: float) -> list[dict[str, Any]]:
     return [r for r in rows if _epoch(str(r.get("received") or "")) >= since]
 
 
+def chain_records(evidence: Path, since: float) -> list[dict[str, Any]]:
+    """Imported records of ALERT for edge1 in the control node's evidence (received after
+    `since`), in evidence order."""
+    rows = []
+    for path in sorted(evidence.glob("alerts-*.jsonl")):
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            labels = row.get("labels") or {}
+            if (row.get("alertname"), labels.get("instance"), labels.get("check_id")) != (
+                ALERT,
+                "edge1",
+                CHECK,
+            ):
+                continue
+            if row.get("imported", {}).get("host") == "monitor":
+                rows.append(row)
+    return [r for r in rows if _epoch(str(r.get("received") or "")) >= since]
+
+
+def soc2audit(*args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [str(BIN / "soc2audit"), *args]
+    return subprocess.run(cmd, cwd=REPO, env=env(), text=True, capture_output=True, check=False)
+
+
 def _epoch(text: str) -> float:
     try:
         return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
@@ -138,8 +169,21 @@ def test_edge2_cannot_reach_edge1_exporter() -> None:
     assert connect("edge2", "edge1", 9100) != "open"
 
 
-def test_drift_reaches_prometheus_alertmanager_and_the_evidence(started: float) -> None:
+def test_drift_reaches_prometheus_alertmanager_and_the_evidence(
+    started: float, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     edge1 = get_host("edge1")
+    evidence = tmp_path / "evidence"
+    key = tmp_path / "key" / "evidence.pem"
+    # The drift runs sign nothing here (no key at that path); the test writes the digest.
+    monkeypatch.setenv("SOC2AUDIT_EVIDENCE_KEY", str(tmp_path / "no-key.pem"))
+
+    def drift(limit: str) -> tuple[int, dict[tuple[str, str], Any]]:
+        rc, _, rows = soc2audit_drift(
+            "-l", limit, "--no-testinfra", "--evidence-dir", str(evidence)
+        )
+        return rc, rows
+
     query = (
         "https://localhost:9090/api/v1/query?query="
         "soc2audit_check_passed%7Binstance%3D%22edge1%22%2Ccheck_id%3D%22" + CHECK + "%22%7D"
@@ -148,7 +192,7 @@ def test_drift_reaches_prometheus_alertmanager_and_the_evidence(started: float) 
     t0 = time.monotonic()
     assert edge1.run("chmod 0644 /etc/ssl/soc2audit/private/host.key").rc == 0
     try:
-        rc, _, rows = soc2audit_drift("-l", "edge1", "--no-testinfra")
+        rc, rows = drift("edge1")
         assert rows[("edge1", CHECK)]["result"] == "fail" and rc == 1
         t_drift = time.monotonic() - t0
         wait_for(
@@ -175,7 +219,12 @@ def test_drift_reaches_prometheus_alertmanager_and_the_evidence(started: float) 
         repaired = time.time()
         t1 = time.monotonic()
         edge1.run("chmod 0600 /etc/ssl/soc2audit/private/host.key")
-    rc, _, rows = soc2audit_drift("-l", "edge1", "--no-testinfra")
+    # The monitor's next drift run brings the firing record into the control node's evidence.
+    drift("monitor")
+    t_chain = time.monotonic() - t0
+    chained = [r for r in chain_records(evidence, injected - 1) if r["status"] == "firing"]
+    assert chained and chained[0]["fingerprint"] == firing[0]["fingerprint"], chained
+    rc, rows = drift("edge1")
     assert rows[("edge1", CHECK)]["result"] == "pass", rows[("edge1", CHECK)]
     wait_for(
         "the resolved record in the evidence",
@@ -183,9 +232,57 @@ def test_drift_reaches_prometheus_alertmanager_and_the_evidence(started: float) 
         timeout=45,
     )
     t_resolved = time.monotonic() - t1
+    on_monitor = alert_records(injected - 1)
+    drift("monitor")
+    t_chain_resolved = time.monotonic() - t1
+    records = chain_records(evidence, injected - 1)
+    # Every record the monitor had, firing then resolved, each exactly once, in its order.
+    seen = [(r["status"], r["received"], r["fingerprint"]) for r in records]
+    assert seen[: len(on_monitor)] == [
+        (r["status"], r["received"], r["fingerprint"]) for r in on_monitor
+    ], (seen, on_monitor)
+    assert records[0]["status"] == "firing" and "resolved" in [r["status"] for r in records]
+    keys = [tuple(r["imported"][k] for k in ("host", "file", "offset")) for r in records]
+    assert len(set(keys)) == len(keys), keys
+
+    # A digest covers them, the chain verifies, and the auditor's report lists the alert.
+    assert (
+        soc2audit(
+            "evidence", "keygen", "--evidence-dir", str(evidence), "--key", str(key)
+        ).returncode
+        == 0
+    )
+    time.sleep(1.1)
+    digest = soc2audit(
+        "evidence", "digest", "--evidence-dir", str(evidence), "--key", str(key), "--interval", "1"
+    )
+    assert digest.returncode == 0, digest.stdout + digest.stderr
+    verified = soc2audit("evidence", "verify", "--evidence-dir", str(evidence), "-q")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    day = dt.datetime.now(dt.UTC).date().isoformat()
+    out = tmp_path / "report"
+    report = soc2audit(
+        "report",
+        "--evidence-dir",
+        str(evidence),
+        "--from",
+        day,
+        "--to",
+        day,
+        "--out",
+        str(out),
+        "--key",
+        str(key),
+        "--json",
+    )
+    html = (out / "report.html").read_text()
+    for status in ("firing", "resolved"):
+        row = f"<td>{ALERT}</td><td>{status}</td><td>edge1</td>"
+        assert row in html, (status, report.stdout[-2000:], report.stderr[-2000:])
     print(
         f"\ninjection -> drift run done {t_drift:.1f} s, in Prometheus {t_prom:.1f} s, "
-        f"in Alertmanager {t_am:.1f} s, firing record {t_fire:.1f} s; "
-        f"repair -> resolved record {t_resolved:.1f} s; "
+        f"in Alertmanager {t_am:.1f} s, firing record on the monitor {t_fire:.1f} s, "
+        f"in the control node's evidence {t_chain:.1f} s; repair -> resolved record on the "
+        f"monitor {t_resolved:.1f} s, in the control node's evidence {t_chain_resolved:.1f} s; "
         f"test_90 so far {time.monotonic() - started:.1f} s"
     )
