@@ -12,7 +12,8 @@ reported, renders each reporting host's textfile, and writes the run's outputs:
 * when ``evidence_key`` names an existing signing key: the digests of every interval that has
   ended (``soc2audit.chain.write_due_digests``, docs/evidence.md). A digest that cannot be
   written is a warning, never a lost run: the chain shows the gap and ``evidence verify``
-  names the cause.
+  names the cause. With a ``tsa``, then the RFC 3161 tokens still missing
+  (``soc2audit.timestamp.stamp_missing``); one that cannot be had is a warning too.
 
 Everything that can reject the run (an invalid catalog or waivers file: CatalogError /
 PolicyError; a corrupt state file: StateError; a check the catalog lacks: ValueError) is raised
@@ -46,6 +47,7 @@ from soc2audit.results import (
     read_waivers_bytes,
     save_state,
 )
+from soc2audit.timestamp import Tsa, stamp_missing
 
 LAST_RUN = "last_run.jsonl"
 JUNIT = "junit.xml"
@@ -90,6 +92,7 @@ def process_run(
     now: dt.datetime | None = None,
     evidence_key: Path | str | None = None,
     digest_interval: int = DEFAULT_INTERVAL,
+    tsa: Tsa | None = None,
 ) -> RunOutcome:
     """Merge, render and record one drift run (see the module docstring for what is written).
 
@@ -163,10 +166,18 @@ def process_run(
             written = write_due_digests(
                 evidence_dir,
                 evidence_key,
-                Settings(policy_sha256=sha, interval=digest_interval, suite_version=suite_version),
+                Settings(
+                    policy_sha256=sha,
+                    interval=digest_interval,
+                    suite_version=suite_version,
+                    timestamp_policy=tsa.policy if tsa else None,
+                ),
                 now,
             )
             digests = [digest.rel for digest in written]
+            if tsa is not None:
+                missing = stamp_missing(evidence_dir, tsa).failed
+                warnings += [f"no RFC 3161 token for {rel} yet: {why}" for rel, why in missing[:1]]
         except (ChainError, OSError, ValueError) as exc:
             warnings.append(f"evidence digest not written: {exc}")
     return RunOutcome(

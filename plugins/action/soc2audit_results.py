@@ -17,6 +17,7 @@ from ansible.utils.display import Display
 from soc2audit.catalog import Catalog, load_catalog
 from soc2audit.pipeline import process_run
 from soc2audit.results import PolicyError
+from soc2audit.timestamp import tsa_from
 
 _DISPLAY = Display()
 
@@ -33,6 +34,9 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "testinfra_error": {"type": "str"},
     "evidence_key": {"type": "path"},
     "digest_interval": {"type": "int", "default": 3600},
+    "tsa_url": {"type": "str"},
+    "tsa_ca": {"type": "path"},
+    "tsa_policy": {"type": "str", "choices": ["every", "daily"]},
 }
 
 
@@ -185,6 +189,7 @@ class ActionModule(ActionBase):
                 grace_seconds=grace,
                 evidence_key=Path(args["evidence_key"]) if args["evidence_key"] else None,
                 digest_interval=int(args["digest_interval"]),
+                tsa=tsa_from(args["tsa_url"], args["tsa_ca"], args["tsa_policy"]),
             )
         except PolicyError as exc:
             raise AnsibleActionFail(f"policy error, nothing was written: {exc}") from exc
