@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The evidence chain on the lab (docs/evidence.md): the pki role made the evidence key on the
 control node, real drift runs extend the lab's chain (with RFC 3161 tokens from a local TSA:
-real ``openssl ts -reply`` on 127.0.0.1), ``soc2audit evidence verify`` passes, and each
+real ``openssl ts -reply`` on 127.0.0.1), ``soc2audit evidence verify`` passes, the window
+export of the lab's day opened in headless chromium shows the failure injected in one of those
+runs (edge1's host key made world-readable: PKI-06) on edge1's row and today's column, with no
+network request (the screenshot is kept as .cache/artifacts/report-heatmap-lab.png), and each
 tampering case is detected with its finding and exit status.
 
 Lean by design: no converge; the drift runs are edge1 only, without testinfra, in check mode
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -23,11 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import BIN, REPO, ansible_playbook, env
+from conftest import BIN, REPO, ansible_playbook, env, get_host
 
 sys.path.insert(0, str(REPO / "tests" / "unit"))
 
 from local_tsa import LABEL, LocalTsa
+from test_report_browser import ARTIFACTS, CHROMIUM, browse, page_requests
 
 from soc2audit.chain import digest_files, fingerprint, load_private_key
 from soc2audit.exitcodes import (
@@ -42,6 +47,7 @@ from soc2audit.timestamp import token_path
 
 KEY = REPO / ".evidence-key" / "evidence-ed25519.pem"
 INTERVAL = 60
+HOST_KEY = "/etc/ssl/soc2audit/private/host.key"
 
 
 @dataclass
@@ -51,6 +57,8 @@ class Trail:
     #: The verification time: just after the digest that covers the last drift run.
     now: dt.datetime
     work: Path
+    #: The UTC day of the drift run in which edge1's PKI-06 failed.
+    failed_on: str
 
     def copy(self, name: str) -> Path:
         target = self.work / name
@@ -83,16 +91,29 @@ def trail(converged: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             "soc2audit_testinfra": False,
             "soc2audit_evidence_digest_interval": INTERVAL,
         }
+        edge1 = get_host("edge1")
+        failed_on = ""
         for run in range(3):
             # The first run catches the copied chain up to now (up to 60 empty one-minute
             # digests after the lab's hourly head), untimestamped; the next ones with the TSA.
+            # The second one sees a fault: edge1's host key world-readable (PKI-06).
             if run == 1:
                 extra["soc2audit_evidence_tsa_url"] = tsa.url
                 extra["soc2audit_evidence_tsa_ca"] = str(tsa.ca)
-            ansible_playbook(
-                "playbooks/drift_check.yml", "-l", "edge1", "--check", "-e", json.dumps(extra),
-                check=True,
-            )  # fmt: skip
+                assert edge1.run(f"chmod 0644 {HOST_KEY}").rc == 0
+            try:
+                ansible_playbook(
+                    "playbooks/drift_check.yml", "-l", "edge1", "--check", "-e",
+                    json.dumps(extra), check=True,
+                )  # fmt: skip
+            finally:
+                if run == 1:
+                    edge1.run(f"chmod 0600 {HOST_KEY}")
+            rows = (work / "out" / "last_run.jsonl").read_text().splitlines()
+            pki06 = [r for r in map(json.loads, rows) if r["check_id"] == "PKI-06"]
+            assert pki06[0]["result"] == ("fail" if run == 1 else "pass"), pki06
+            if run == 1:
+                failed_on = pki06[0]["started"][:10]
         # Close the interval of the last run's lines, as the hourly timer would after it.
         now = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=INTERVAL)
         digest = subprocess.run(
@@ -102,7 +123,7 @@ def trail(converged: dict, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             cwd=REPO, env=env(), text=True, capture_output=True,
         )  # fmt: skip
         assert digest.returncode == 0, digest.stderr
-        yield Trail(evidence, tsa.ca, now + dt.timedelta(seconds=5), work)
+        yield Trail(evidence, tsa.ca, now + dt.timedelta(seconds=5), work, failed_on)
     finally:
         tsa.stop()
 
@@ -122,6 +143,33 @@ def test_drift_runs_extend_the_chain_and_it_verifies(trail: Trail) -> None:
     results = list(trail.pristine.glob("results-*.jsonl"))
     runs = {json.loads(line)["run_id"] for p in results for line in p.read_text().splitlines()}
     assert len(runs) >= 3
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+def test_the_lab_window_in_a_browser_shows_the_injected_failure(trail: Trail) -> None:
+    out = trail.work / "package"
+    made = subprocess.run(
+        [str(BIN / "soc2audit"), "report", "--evidence-dir", str(trail.pristine),
+         "--from", trail.failed_on, "--to", trail.failed_on, "--out", str(out), "--json"],
+        cwd=REPO, env=env(), text=True, capture_output=True,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["signed"], made.stdout
+    dom, requests = browse(out / "report.html", trail.work, "--dump-dom")
+    table = dom[dom.index('data-check="PKI-06"') :].split("</table>")[0]
+    days = re.findall(r'<th class="d">([0-9-]+)</th>', table)
+    row = re.search(r'<tr data-host="edge1">(.*?)</tr>', table, re.S)
+    assert row is not None and trail.failed_on in days
+    cells = re.findall(r'<td class="([^"]+)"', row.group(1))
+    assert cells[days.index(trail.failed_on)] == "r-fail"
+    assert page_requests(requests) == []
+    shot = trail.work / "lab.png"
+    _, requests = browse(
+        out / "report.html", trail.work, "--window-size=1200,1500", f"--screenshot={shot}"
+    )
+    assert page_requests(requests) == [] and shot.stat().st_size > 0
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shot, ARTIFACTS / "report-heatmap-lab.png")
 
 
 def newest_results(evidence: Path) -> Path:
