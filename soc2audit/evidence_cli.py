@@ -308,8 +308,13 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _keygen(args: argparse.Namespace, key: Path, evidence: Path) -> int:
     changed = not (args.exist_ok and key.exists())
     if changed:
-        fp, public = keygen(key, evidence)
-    else:
+        try:
+            fp, public = keygen(key, evidence)
+        except ChainError:
+            if not (args.exist_ok and key.exists()):
+                raise
+            changed = False  # made meanwhile by another run (two converges at once)
+    if not changed:
         existing = load_private_key(key).public_key()
         fp, public = fingerprint(existing), export_public(evidence, existing)
     if args.json:
