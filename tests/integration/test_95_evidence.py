@@ -191,7 +191,18 @@ def test_a_flipped_byte_is_altered_content(trail: Trail) -> None:
 
 def test_a_deleted_digest_is_missing(trail: Trail) -> None:
     evidence = trail.copy("delete")
-    victim = digest_files(evidence)[-2]
+    # A digest whose files later digests reference again (an empty one qualifies): its bytes
+    # stay covered by their file_sha256, so the gap itself is the one finding.
+    chain = [json.loads(p.read_bytes()) for p in digest_files(evidence)]
+    later: set[str] = set()
+    victim = None
+    for index in range(len(chain) - 1, 0, -1):
+        paths = {entry["path"] for entry in chain[index]["files"]}
+        if index < len(chain) - 1 and paths <= later:
+            victim = digest_files(evidence)[index]
+            break
+        later |= paths
+    assert victim is not None, "no digest whose bytes later digests cover again"
     for suffix in ("", ".sig", ".tsr"):
         victim.with_name(victim.name + suffix).unlink(missing_ok=True)
     code, report = trail.verify(evidence)
