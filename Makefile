@@ -67,10 +67,12 @@ check-mode: setup ## site.yml in check mode (a converged fleet reports zero chan
 drift: setup ## one drift run (soc2audit drift): results, evidence, metrics, summary
 	$(BIN)/soc2audit drift -i $(INVENTORY)
 
-lab: lab-up ## the main job: control node, lab, converge (site.yml + the lab store: playbooks/lab.yml), drift check, summary
+lab: lab-up ## the main job: control node, lab, converge (site.yml + the lab store: playbooks/lab.yml), drift check, summary, verified evidence chain
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/lab.yml
 	@rc=0; $(BIN)/soc2audit drift -i $(INVENTORY) || rc=$$?; \
-	$(BIN)/python -m soc2audit.summary --lab-only; exit $$rc
+	$(BIN)/python -m soc2audit.summary --lab-only; \
+	vrc=0; $(BIN)/python -m soc2audit.lab_evidence || vrc=$$?; \
+	if [ $$rc = 0 ]; then rc=$$vrc; fi; exit $$rc
 
 lint: setup ## ansible-lint (production), yamllint, ruff, argument_specs == defaults and role pages, policies (opa fmt/check/test when OPA is here)
 	$(BIN)/python -m soc2audit.argspecs

@@ -3,13 +3,13 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Benchmark: ``soc2audit report`` (the window export) over DAYS x HOSTS x CHECKS x RUNS.
 
-Generates the evidence and its hourly digests exactly as bench/evidence_verify.py does (its
-``generate``), then writes the auditor's package for the whole window (``write_package``:
-one pass over every row for the figures, heatmaps, exceptions and gaps, population.jsonl and
-population.csv written as it goes, ``evidence verify`` of the window, the HTML, the signed
-manifest), ROUNDS times. Records wall and CPU time, the package's sizes, peak memory, and an
-extrapolation to a year (365 x 100 x 40 x 24) by rows (the pass is linear in rows; the heatmap
-grows with days x hosts x checks, which the same shape keeps proportional).
+Generates the evidence and its hourly digests exactly as bench/evidence_verify.py does
+(bench/_evidence_gen.py), then writes the auditor's package for the whole window
+(``write_package``: one pass over every row for the figures, heatmaps, exceptions and gaps,
+population.jsonl and population.csv written as it goes, ``evidence verify`` of the window, the
+HTML, the signed manifest), ROUNDS times. Records wall and CPU time, the package's sizes, peak
+memory, and an extrapolation to a year (365 x 100 x 40 x 24) by rows (the pass is linear in
+rows; the heatmap grows with days x hosts x checks, which the same shape keeps proportional).
 
     python bench/window_report.py --days 30 --hosts 100 --checks 40 --runs 24
 
@@ -19,56 +19,30 @@ temporary directory removed at the end (``--keep`` keeps it).
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
-import json
 import os
-import platform
 import resource
 import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from evidence_verify import YEAR, generate  # noqa: E402
+from _evidence_gen import START, YEAR, generated, run_info, shape_parser, write_result  # noqa: E402
 
 from soc2audit.auditor_report import Options, write_package  # noqa: E402
 from soc2audit.catalog import load_catalog  # noqa: E402
-from soc2audit.chain import keygen  # noqa: E402
 from soc2audit.window import Window  # noqa: E402
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--hosts", type=int, default=100)
-    parser.add_argument("--checks", type=int, default=40)
-    parser.add_argument("--runs", type=int, default=24, help="runs per day (one per interval)")
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--dir", type=Path, help="where to generate (default: a temp dir)")
-    parser.add_argument("--keep", action="store_true")
-    parser.add_argument(
-        "--out", type=Path, default=REPO / "bench" / "results" / "window_report.json"
-    )
-    args = parser.parse_args()
-
-    base = Path(tempfile.mkdtemp(prefix="soc2audit-bench-report-", dir=args.dir))
-    try:
-        evidence = base / "evidence"
-        key = base / "key" / "evidence.pem"
-        keygen(key, evidence)
-        w0 = time.monotonic()
-        gen = generate(evidence, key, args)
-        gen_wall = time.monotonic() - w0
-        now = dt.datetime.fromtimestamp(gen.pop("now"), dt.UTC)
-        start = dt.date(2026, 1, 1)
+    args = shape_parser(__doc__, "window_report.json", rounds=2).parse_args()
+    with generated(args, "soc2audit-bench-report-") as made:
+        evidence, key, now, base = made.evidence, made.key, made.now, made.base
+        start = START.date()
         window = Window(start, start + dt.timedelta(days=args.days - 1))
         catalog = load_catalog(REPO / "controls" / "catalog.yml")
         walls: list[float] = []
@@ -104,23 +78,11 @@ def main() -> int:
         wall = statistics.median(walls)
         result = {
             "what": "soc2audit report (write_package) over the whole window, warm page cache",
-            "commit": subprocess.run(
-                ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                capture_output=True,
-                text=True,
-            ).stdout.strip(),
-            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "machine": {
-                "nproc": os.cpu_count(),
-                "kernel": platform.release(),
-                "python": platform.python_version(),
-                "load_start": [round(x, 2) for x in load_start],
-                "load_end": [round(x, 2) for x in os.getloadavg()],
-            },
+            **run_info(load_start),
             "shape": {k: getattr(args, k) for k in ("days", "hosts", "checks", "runs")},
             "rows": rows,
             "evidence_bytes": sum(p.stat().st_size for p in evidence.glob("results-*.jsonl")),
-            "generate_wall_s": round(gen_wall, 1),
+            "generate_wall_s": round(made.wall_s, 1),
             "rounds": args.rounds,
             "report_wall_s": [round(x, 2) for x in walls],
             "report_cpu_s": [round(x, 2) for x in cpus],
@@ -136,14 +98,7 @@ def main() -> int:
                 sizes["report.html"] * YEAR["days"] / args.days / 1e6, 1
             ),
         }
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n")
-        print(json.dumps(result, indent=2))
-    finally:
-        if not args.keep:
-            shutil.rmtree(base, ignore_errors=True)
-        else:
-            print(f"kept {base}", file=sys.stderr)
+        write_result(args.out, result)
     return 0
 
 

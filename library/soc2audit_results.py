@@ -151,6 +151,21 @@ options:
   opa_key:
     description: Private key of O(opa_cert).
     type: path
+  tsa_url:
+    description:
+      - RFC 3161 Time Stamping Authority that timestamps the digests (docs/evidence.md,
+        RFC 3161 timestamps); default C($SOC2AUDIT_EVIDENCE_TSA_URL); none, no timestamps.
+        A token that cannot be had is a warning; the next digest step asks again.
+    type: str
+  tsa_ca:
+    description: The TSA's CA certificate (PEM), required with O(tsa_url); default
+      C($SOC2AUDIT_EVIDENCE_TSA_CA).
+    type: path
+  tsa_policy:
+    description: Which digests get a token; default C($SOC2AUDIT_EVIDENCE_TSA_POLICY), else
+      V(every).
+    type: str
+    choices: [every, daily]
 """
 
 EXAMPLES = r"""

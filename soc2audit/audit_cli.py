@@ -14,21 +14,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from soc2audit.cliargs import add_dirs, day, signing_key
 from soc2audit.exitcodes import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-def _day(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
 
 
 def _list(text: str) -> tuple[str, ...]:
@@ -36,16 +27,7 @@ def _list(text: str) -> tuple[str, ...]:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--project-dir",
-        type=Path,
-        default=REPO,
-        metavar="DIR",
-        help="checkout of soc2-audit-metrics (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--evidence-dir", type=Path, metavar="DIR", help="evidence trail (default: DIR/evidence)"
-    )
+    add_dirs(parser)
     parser.add_argument(
         "--catalog", type=Path, metavar="FILE", help="default: DIR/controls/catalog.yml"
     )
@@ -89,8 +71,8 @@ def add_parsers(sub: Any) -> None:
         "The window export).",
     )
     _common(report)
-    report.add_argument("--from", dest="since", type=_day, required=True, metavar="YYYY-MM-DD")
-    report.add_argument("--to", dest="until", type=_day, required=True, metavar="YYYY-MM-DD")
+    report.add_argument("--from", dest="since", type=day, required=True, metavar="YYYY-MM-DD")
+    report.add_argument("--to", dest="until", type=day, required=True, metavar="YYYY-MM-DD")
     report.add_argument("--hosts", type=_list, default=(), help="comma-separated names/patterns")
     report.add_argument(
         "--out", type=Path, metavar="DIR", help="default: DIR/.cache/reports/FROM_TO"
@@ -124,8 +106,8 @@ def add_parsers(sub: Any) -> None:
     sample.add_argument("--check", required=True, metavar="ID")
     sample.add_argument("--n", type=int, required=True)
     sample.add_argument("--seed", required=True)
-    sample.add_argument("--from", dest="since", type=_day, metavar="YYYY-MM-DD")
-    sample.add_argument("--to", dest="until", type=_day, metavar="YYYY-MM-DD")
+    sample.add_argument("--from", dest="since", type=day, metavar="YYYY-MM-DD")
+    sample.add_argument("--to", dest="until", type=day, metavar="YYYY-MM-DD")
     sample.add_argument("--hosts", type=_list, default=())
     sample.add_argument(
         "--population",
@@ -205,7 +187,6 @@ def incident(args: argparse.Namespace) -> int:
 def report(args: argparse.Namespace) -> int:
     from soc2audit.auditor_report import Options, write_package
     from soc2audit.catalog import CatalogError, load_catalog
-    from soc2audit.evidence_cli import DEFAULT_KEY, KEY_ENV
     from soc2audit.incidents import read_alerts, read_incidents
     from soc2audit.results import PolicyError, load_waivers, policy_sha256_of
     from soc2audit.window import DEFAULT_CADENCE, Window
@@ -228,8 +209,7 @@ def report(args: argparse.Namespace) -> int:
     except (CatalogError, PolicyError, OSError) as exc:
         print(f"soc2audit: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    key = args.key or (Path(os.environ[KEY_ENV]) if os.environ.get(KEY_ENV) else None)
-    key = (key or project / DEFAULT_KEY).resolve()
+    key = signing_key(args.key, project)
     out = (args.out or project / ".cache" / "reports" / f"{args.since}_{args.until}").resolve()
     if out.is_relative_to(evidence):
         print(f"soc2audit: --out {out} must not be inside the evidence directory", file=sys.stderr)

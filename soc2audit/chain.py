@@ -331,6 +331,9 @@ class Settings:
     policy_sha256: str
     interval: int = DEFAULT_INTERVAL
     suite_version: str = soc2audit.__version__
+    #: ``every`` or ``daily`` when an RFC 3161 TSA timestamps the digests (soc2audit.timestamp);
+    #: stated in each digest as ``timestamp_policy`` so the verifier knows which need a token.
+    timestamp_policy: str | None = None
 
 
 def _write_one(
@@ -380,6 +383,8 @@ def _write_one(
         "suite_version": settings.suite_version,
         "policy_sha256": settings.policy_sha256,
     }
+    if settings.timestamp_policy is not None:
+        body["timestamp_policy"] = settings.timestamp_policy
     if next_key is not None:
         body["next_key"] = {
             "fingerprint": fingerprint(next_key),

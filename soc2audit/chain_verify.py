@@ -15,7 +15,10 @@ What is checked, in order:
    the key is the one in force: the first digest's key, or one announced by the previous key
    (``unannounced_key``);
 4. an anchor (``--anchor``): the anchored digest is still in the chain with the same hash
-   (``anchor_mismatch``) and the head is not older than it (``head_behind_anchor``);
+   (``anchor_mismatch``) and the head is not older than it (``head_behind_anchor``); RFC 3161
+   tokens: every digest whose ``timestamp_policy`` asks for one has its ``.tsr``
+   (``missing_timestamp``) and every token verifies over the digest's bytes against the TSA's
+   CA (``bad_timestamp``; soc2audit.timestamp);
 5. every evidence file the digests reference: present (``missing_file``), not shorter than
    digested (``truncated_file``), and the SHA-256 of the file up to each digested end, then of
    each range once one fails, match (``altered_content``, with the lines of the range);
@@ -78,6 +81,8 @@ KINDS: dict[str, int] = {
     "missing_file": EXIT_EVIDENCE_ALTERED,
     "head_behind_anchor": EXIT_EVIDENCE_ANCHOR,
     "anchor_mismatch": EXIT_EVIDENCE_ANCHOR,
+    "missing_timestamp": EXIT_EVIDENCE_ANCHOR,
+    "bad_timestamp": EXIT_EVIDENCE_ANCHOR,
     "missing_digest": EXIT_EVIDENCE_CHAIN,
     "reordered_digest": EXIT_EVIDENCE_CHAIN,
     "broken_link": EXIT_EVIDENCE_CHAIN,
@@ -111,6 +116,8 @@ class Report:
     digests: int = 0
     files: int = 0
     bytes_hashed: int = 0
+    #: RFC 3161 tokens found and checked.
+    timestamps: int = 0
     head: dict[str, Any] | None = None
     #: Files gone because ``evidence prune`` removed them, as its pruned_file records say.
     pruned: list[str] = field(default_factory=list)
@@ -148,6 +155,7 @@ class Report:
             "digests": self.digests,
             "files": self.files,
             "bytes_hashed": self.bytes_hashed,
+            "timestamps": self.timestamps,
             "head": self.head,
             "window": self.window,
             "verified_at": iso_utc(dt.datetime.fromtimestamp(self.started, dt.UTC)),
@@ -248,6 +256,8 @@ def _shape_error(data: Mapping[str, Any]) -> str | None:
         and _is_hex(previous.get("signature"), None)
     ):
         return "bad previous_digest"
+    if data.get("timestamp_policy", "every") not in ("every", "daily"):
+        return "timestamp_policy must be every or daily"
     nxt = data.get("next_key")
     if nxt is not None:
         if not (isinstance(nxt, dict) and _is_hex(nxt.get("fingerprint"))):
@@ -482,6 +492,33 @@ def _check_anchor(anchor: Path, digests: list[Digest], report: Report) -> None:
         )
 
 
+def _check_timestamps(digests: Sequence[Digest], ca_files: Sequence[Path], report: Report) -> None:
+    from soc2audit.timestamp import ca_bundle, needs_token, token_path, verify_token
+
+    with ca_bundle(ca_files) as bundle:
+        for digest in digests:
+            token = token_path(digest.path)
+            if not token.is_file():
+                if needs_token(digest.data):
+                    report.add(
+                        "missing_timestamp",
+                        digest.rel,
+                        f"its timestamp_policy ({digest.data.get('timestamp_policy')}) asks for "
+                        f"an RFC 3161 token and {token.name} is missing",
+                        digest=digest.rel,
+                    )
+                continue
+            report.timestamps += 1
+            why = verify_token(digest.path, token, bundle)
+            if why is not None:
+                report.add(
+                    "bad_timestamp",
+                    digest.rel,
+                    f"{token.name} does not verify over this digest: {why}",
+                    digest=digest.rel,
+                )
+
+
 def _check_file(
     root: Path,
     rel: str,
@@ -617,6 +654,7 @@ def verify(
     until: dt.datetime | None = None,
     anchor: Path | str | None = None,
     trusted_keys: Sequence[Path | str] = (),
+    tsa_ca: Sequence[Path | str] = (),
     allow_pending: bool = False,
     grace: int = DEFAULT_GRACE,
     now: dt.datetime | None = None,
@@ -626,8 +664,9 @@ def verify(
     ``since``/``until`` limit the evidence files read to those referenced by digests whose
     interval overlaps the window; the chain itself (links, signatures, keys) is always checked
     whole, and the chain head must not be overdue at ``until`` (default: now).
-    ``allow_pending`` reports bytes appended after the head, while the next digest is not yet
-    due, as ``info`` instead of errors.
+    ``tsa_ca`` are the CA certificates RFC 3161 tokens must chain to (default: the copies
+    exported to keys/tsa/). ``allow_pending`` reports bytes appended after the head, while the
+    next digest is not yet due, as ``info`` instead of errors.
     """
     root = Path(evidence_dir)
     report = Report(started=time.time())
@@ -674,6 +713,9 @@ def verify(
         )
     if anchor is not None:
         _check_anchor(Path(anchor), digests, report)
+    from soc2audit.timestamp import exported_cas
+
+    _check_timestamps(digests, [Path(p) for p in tsa_ca] or exported_cas(root), report)
 
     per_file: dict[str, list[tuple[Digest, Mapping[str, Any]]]] = {}
     ends: dict[str, int] = {}

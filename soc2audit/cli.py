@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from soc2audit import audit_cli, evidence_cli
+from soc2audit.cliargs import add_dirs
 from soc2audit.exitcodes import EXIT_RUN_FAILED, EXIT_USAGE, MEANINGS
-
-REPO = Path(__file__).resolve().parent.parent
 
 DESCRIPTION = """\
 Run one drift check: every control family's verifier once per host (one module round trip),
@@ -76,16 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="inventory file or directory (repeatable); default: the one in ansible.cfg",
     )
     drift.add_argument("-l", "--limit", metavar="PATTERN", help="only these hosts/groups")
-    drift.add_argument(
-        "--project-dir",
-        type=Path,
-        default=REPO,
-        metavar="DIR",
-        help="checkout of soc2-audit-metrics (default: %(default)s)",
-    )
-    drift.add_argument(
-        "--evidence-dir", type=Path, metavar="DIR", help="evidence trail (default: DIR/evidence)"
-    )
+    add_dirs(drift)
     drift.add_argument(
         "--output-dir",
         type=Path,

@@ -13,7 +13,6 @@ soc2audit evidence prune        remove evidence past retention that an anchor co
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import os
 import sys
@@ -27,13 +26,25 @@ from soc2audit.chain import (
     ChainError,
     NoKeyError,
     Settings,
+    export_public,
+    fingerprint,
     keygen,
+    load_private_key,
     load_public_pem,
     rotate_key,
     write_anchor,
     write_due_digests,
 )
 from soc2audit.chain_verify import DEFAULT_GRACE, KINDS, verify, verify_metrics
+from soc2audit.cliargs import (
+    DEFAULT_KEY,
+    KEY_ENV,
+    add_dirs,
+    day,
+    end_moment,
+    moment,
+    signing_key,
+)
 from soc2audit.exitcodes import (
     EVIDENCE_MEANINGS,
     EXIT_EVIDENCE_NO_CHAIN,
@@ -42,12 +53,8 @@ from soc2audit.exitcodes import (
     EXIT_RUN_FAILED,
     EXIT_USAGE,
 )
-from soc2audit.fsutil import atomic_write, parse_utc
+from soc2audit.fsutil import atomic_write
 
-REPO = Path(__file__).resolve().parent.parent
-#: The signing key's default place: in the checkout, outside evidence/, never committed.
-DEFAULT_KEY = Path(".evidence-key") / "evidence-ed25519.pem"
-KEY_ENV = "SOC2AUDIT_EVIDENCE_KEY"
 RETENTION_ENV = "SOC2AUDIT_EVIDENCE_RETENTION_DAYS"
 
 
@@ -75,19 +82,6 @@ examples:
 )
 
 
-def _moment(text: str, end_of_day: bool = False) -> dt.datetime:
-    """YYYY-MM-DD (the day's start, or with ``end_of_day`` the next day's start) or ISO 8601."""
-    try:
-        day = dt.date.fromisoformat(text)
-    except ValueError:
-        try:
-            return parse_utc(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a date or ISO 8601 time: {text!r}") from None
-    moment = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-    return moment + dt.timedelta(days=1) if end_of_day else moment
-
-
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -99,16 +93,7 @@ def _positive(text: str) -> int:
 
 
 def _common(parser: argparse.ArgumentParser, key: bool = True) -> None:
-    parser.add_argument(
-        "--project-dir",
-        type=Path,
-        default=REPO,
-        metavar="DIR",
-        help="checkout of soc2-audit-metrics (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--evidence-dir", type=Path, metavar="DIR", help="evidence trail (default: DIR/evidence)"
-    )
+    add_dirs(parser)
     if key:
         parser.add_argument(
             "--key",
@@ -134,9 +119,32 @@ def _digest_options(parser: argparse.ArgumentParser) -> None:
         "--waivers", type=Path, metavar="FILE", help="default: DIR/controls/waivers.yml"
     )
     parser.add_argument(
-        "--now", type=_moment, metavar="TIME", help="take TIME as the current time (tests, replay)"
+        "--now", type=moment, metavar="TIME", help="take TIME as the current time (tests, replay)"
     )
     parser.add_argument("--json", action="store_true", help="print what was written as JSON")
+    _tsa_options(parser)
+
+
+def _tsa_options(parser: argparse.ArgumentParser) -> None:
+    from soc2audit.timestamp import CA_ENV, POLICIES, POLICY_ENV, URL_ENV
+
+    parser.add_argument(
+        "--tsa-url",
+        metavar="URL",
+        help=f"RFC 3161 TSA to timestamp the digests (default: ${URL_ENV}; none: no timestamps)",
+    )
+    parser.add_argument(
+        "--tsa-ca",
+        type=Path,
+        metavar="PEM",
+        help=f"the TSA's CA certificate, to check each token (default: ${CA_ENV})",
+    )
+    parser.add_argument(
+        "--timestamps",
+        choices=POLICIES,
+        help=f"which digests get a token: every one, or each UTC day's last (default: "
+        f"${POLICY_ENV}, else every)",
+    )
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -150,6 +158,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
     p = cmds.add_parser("keygen", help="create the signing key and export its public key")
     _common(p)
+    p.add_argument(
+        "--exist-ok",
+        action="store_true",
+        help="a key already there is kept (its public key exported again), not an error",
+    )
+    p.add_argument("--json", action="store_true", help="print the outcome as JSON (changed, ...)")
 
     p = cmds.add_parser(
         "digest", help="write a digest for every interval that ended since the last one"
@@ -174,11 +188,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _common(p, key=False)
-    p.add_argument("--from", dest="since", type=_moment, metavar="DATE|TIME", help="window start")
+    p.add_argument("--from", dest="since", type=moment, metavar="DATE|TIME", help="window start")
     p.add_argument(
         "--to",
         dest="until",
-        type=lambda t: _moment(t, end_of_day=True),
+        type=end_moment,
         metavar="DATE|TIME",
         help="window end (a date includes that day; default: now)",
     )
@@ -189,6 +203,15 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="anchor record (from `evidence anchor`, kept in write-once storage)",
     )
     anchor_s3.add_verify_options(p)
+    p.add_argument(
+        "--tsa-ca",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PEM",
+        help="CA certificate the RFC 3161 tokens must chain to (repeatable; default: the "
+        "copies in the evidence's keys/tsa/)",
+    )
     p.add_argument(
         "--trusted-key",
         type=Path,
@@ -210,7 +233,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help="a digest is overdue this long after its interval ends (default: %(default)s)",
     )
     p.add_argument(
-        "--now", type=_moment, metavar="TIME", help="take TIME as the current time (tests, replay)"
+        "--now", type=moment, metavar="TIME", help="take TIME as the current time (tests, replay)"
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument(
@@ -232,7 +255,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--before",
         required=True,
-        type=dt.date.fromisoformat,
+        type=day,
         metavar="YYYY-MM-DD",
         help="remove day files of days before this one",
     )
@@ -255,7 +278,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="say what would be removed, remove nothing"
     )
     p.add_argument(
-        "--now", type=_moment, metavar="TIME", help="take TIME as the current time (tests, replay)"
+        "--now", type=moment, metavar="TIME", help="take TIME as the current time (tests, replay)"
     )
     return evidence
 
@@ -265,8 +288,7 @@ def _paths(args: argparse.Namespace) -> tuple[Path, Path | None]:
     evidence = (args.evidence_dir or project / "evidence").resolve()
     key: Path | None = None
     if hasattr(args, "key"):
-        key = args.key or (Path(os.environ[KEY_ENV]) if os.environ.get(KEY_ENV) else None)
-        key = (key or project / DEFAULT_KEY).resolve()
+        key = signing_key(args.key, project)
         if key.is_relative_to(evidence):
             raise ValueError(f"the signing key {key} must not be inside {evidence}")
     return evidence, key
@@ -278,7 +300,56 @@ def _settings(args: argparse.Namespace) -> Settings:
     project = args.project_dir.resolve()
     catalog = args.catalog or project / "controls" / "catalog.yml"
     waivers = args.waivers or project / "controls" / "waivers.yml"
-    return Settings(policy_sha256=policy_sha256_of(catalog, waivers), interval=args.interval)
+    return Settings(
+        policy_sha256=policy_sha256_of(catalog, waivers),
+        interval=args.interval,
+        timestamp_policy=args.tsa.policy if args.tsa else None,
+    )
+
+
+def _keygen(args: argparse.Namespace, key: Path, evidence: Path) -> int:
+    changed = not (args.exist_ok and key.exists())
+    if changed:
+        try:
+            fp, public = keygen(key, evidence)
+        except ChainError:
+            if not (args.exist_ok and key.exists()):
+                raise
+            changed = False  # made meanwhile by another run (two converges at once)
+    if not changed:
+        existing = load_private_key(key).public_key()
+        fp, public = fingerprint(existing), export_public(evidence, existing)
+    if args.json:
+        print(
+            json.dumps(
+                {"changed": changed, "key": str(key), "public_key": str(public), "fingerprint": fp}
+            )
+        )
+    elif changed:
+        print(f"created {key} (0600); public key {public}; fingerprint {fp}")
+    else:
+        print(f"kept {key}; public key {public}; fingerprint {fp}")
+    return EXIT_OK
+
+
+def _stamp(args: argparse.Namespace, evidence: Path) -> int:
+    """Ask the TSA for every token still missing; exit 3 (the digests stay written) when one
+    could not be had."""
+    from soc2audit.timestamp import stamp_missing
+
+    if args.tsa is None:
+        return EXIT_OK
+    done = stamp_missing(evidence, args.tsa)
+    if not args.json:
+        for rel in done.written:
+            print(f"timestamped: {rel}")
+    for rel, why in done.failed[:1]:
+        print(
+            f"soc2audit: no RFC 3161 token for {rel} and {len(done.failed) - 1} more digest(s) "
+            f"yet: {why} (the digests are written; the next digest step asks again)",
+            file=sys.stderr,
+        )
+    return EXIT_RUN_FAILED if done.failed else EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:
@@ -291,15 +362,20 @@ def run(args: argparse.Namespace) -> int:
     try:
         if command == "keygen":
             assert key is not None
-            fp, public = keygen(key, evidence)
-            print(f"created {key} (0600); public key {public}; fingerprint {fp}")
-            return EXIT_OK
+            return _keygen(args, key, evidence)
         if command == "anchor":
             record = write_anchor(evidence, args.out)
             print(json.dumps(record, sort_keys=True))
             return EXIT_OK
         if command in ("digest", "rotate-key"):
             assert key is not None
+            from soc2audit.timestamp import tsa_from
+
+            try:
+                args.tsa = tsa_from(args.tsa_url, args.tsa_ca, args.timestamps)
+            except ValueError as exc:
+                print(f"soc2audit: {exc}", file=sys.stderr)
+                return EXIT_USAGE
             try:
                 settings = _settings(args)
             except OSError as exc:
@@ -321,12 +397,13 @@ def run(args: argparse.Namespace) -> int:
                     print(f"soc2audit: digests written, not anchored: {exc}", file=sys.stderr)
                     return EXIT_RUN_FAILED
                 return EXIT_OK
+                return _stamp(args, evidence)
             digest, fp = rotate_key(evidence, key, settings, args.now)
             if args.json:
                 print(json.dumps({"digest": digest.rel, "fingerprint": fp}))
             else:
                 print(f"new key {fp} announced in {digest.rel}, signed by the old key")
-            return EXIT_OK
+            return _stamp(args, evidence)
         if command == "prune":
             return _prune(args, evidence)
     except NoKeyError as exc:
@@ -359,6 +436,7 @@ def _verify(args: argparse.Namespace, evidence: Path) -> int:
                 until=args.until,
                 anchor=from_s3 or args.anchor,
                 trusted_keys=args.trusted_key,
+                tsa_ca=args.tsa_ca,
                 allow_pending=args.allow_pending,
                 grace=args.grace,
                 now=args.now,

@@ -28,8 +28,8 @@ EXIT_EVIDENCE_SIGNATURE = 10
 EXIT_EVIDENCE_ALTERED = 11
 """Evidence content differs from the chain: altered bytes, a truncated or missing file."""
 EXIT_EVIDENCE_ANCHOR = 12
-"""The chain disagrees with its external anchor: its tail was cut off or the anchored digest
-changed."""
+"""The chain disagrees with its external anchors: its tail was cut off, the anchored digest
+changed, or an RFC 3161 timestamp token is missing or does not verify."""
 EXIT_EVIDENCE_CHAIN = 13
 """The chain itself is broken: a missing (or overdue), reordered, unlinked or malformed digest."""
 EXIT_EVIDENCE_UNREFERENCED = 14
@@ -59,8 +59,8 @@ EVIDENCE_MEANINGS: dict[int, str] = {
     "--anchor-s3: the bucket could not be read (the message says why)",
     EXIT_EVIDENCE_SIGNATURE: "bad signature, unknown key, or a key change that was not announced",
     EXIT_EVIDENCE_ALTERED: "evidence altered: changed bytes, a truncated or a missing file",
-    EXIT_EVIDENCE_ANCHOR: "the chain head is older than the anchored head, or the anchored "
-    "digest changed",
+    EXIT_EVIDENCE_ANCHOR: "the chain head is older than the anchored head, the anchored "
+    "digest changed, or an RFC 3161 timestamp token is missing or does not verify",
     EXIT_EVIDENCE_CHAIN: "a digest is missing (a gap, or overdue), reordered, unlinked or "
     "malformed",
     EXIT_EVIDENCE_UNREFERENCED: "evidence files or bytes that no digest references",

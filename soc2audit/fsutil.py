@@ -112,6 +112,27 @@ def parse_utc(value: str | dt.datetime) -> dt.datetime:
     return moment.astimezone(dt.UTC)
 
 
+def parse_moment(value: str | dt.date, end_of_day: bool = False) -> dt.datetime:
+    """A date ``YYYY-MM-DD`` (its start, or with ``end_of_day`` the next day's start: a date as
+    the end of a window includes that day) or an ISO 8601 time, as an aware UTC datetime.
+
+    The one reading of the commands' ``--from``/``--to`` and of the incidents' ``from``/``to``.
+    """
+    if isinstance(value, dt.datetime):
+        return parse_utc(value)
+    day: dt.date | None = value if isinstance(value, dt.date) else None
+    if day is None:
+        text = str(value).strip()
+        try:
+            day = dt.date.fromisoformat(text) if len(text) == 10 else None
+        except ValueError:
+            day = None
+        if day is None:
+            return parse_utc(text)
+    moment = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+    return moment + dt.timedelta(days=1) if end_of_day else moment
+
+
 def iso_utc(moment: dt.datetime) -> str:
     """``2026-01-15T12:00:00Z`` style text (microseconds kept when present)."""
     text = moment.astimezone(dt.UTC).isoformat()

@@ -42,7 +42,7 @@ import yaml
 
 from soc2audit.catalog import Catalog
 from soc2audit.evidence import append_evidence
-from soc2audit.fsutil import iso_utc, parse_utc
+from soc2audit.fsutil import iso_utc, parse_moment, parse_utc
 
 INCIDENTS_PREFIX = "incidents"
 ALERTS_PREFIX = "alerts"
@@ -128,23 +128,10 @@ def _moment(value: Any, name: str, where: str, end_of_day: bool = False) -> dt.d
     hint = "write an ISO 8601 time such as 2026-11-02T10:00:00Z, or a date YYYY-MM-DD"
     if value is None or (isinstance(value, str) and not value.strip()):
         raise IncidentError(f"{where}: '{name}' is missing or empty; {hint}")
-    if isinstance(value, dt.datetime):
-        return parse_utc(value)
-    if isinstance(value, dt.date):
-        day = value
-    else:
-        text = str(value).strip()
-        try:
-            day = dt.date.fromisoformat(text) if len(text) == 10 else None
-        except ValueError:
-            day = None
-        if day is None:
-            try:
-                return parse_utc(text)
-            except ValueError:
-                raise IncidentError(f"{where}: '{name}' is not a time: {value!r}; {hint}") from None
-    moment = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-    return moment + dt.timedelta(days=1) if end_of_day else moment
+    try:
+        return parse_moment(value, end_of_day)
+    except ValueError:
+        raise IncidentError(f"{where}: '{name}' is not a time: {value!r}; {hint}") from None
 
 
 def _names(value: Any, name: str, where: str) -> tuple[str, ...]:

@@ -14,7 +14,8 @@ reported, renders each reporting host's textfile, and writes the run's outputs:
 * when ``evidence_key`` names an existing signing key: the digests of every interval that has
   ended (``soc2audit.chain.write_due_digests``, docs/evidence.md). A digest that cannot be
   written is a warning, never a lost run: the chain shows the gap and ``evidence verify``
-  names the cause.
+  names the cause. With a ``tsa``, then the RFC 3161 tokens still missing
+  (``soc2audit.timestamp.stamp_missing``); one that cannot be had is a warning too.
 * when ``anchor_s3`` is given: the digests just written are anchored in the S3 Object Lock
   bucket (``soc2audit.anchor_s3``); a failed anchor is a warning too, caught up next run.
 
@@ -77,6 +78,7 @@ from soc2audit.results import (
     read_waivers_bytes,
     save_state,
 )
+from soc2audit.timestamp import Tsa, stamp_missing
 
 LAST_RUN = "last_run.jsonl"
 JUNIT = "junit.xml"
@@ -134,6 +136,7 @@ def process_run(
     host_addresses: Mapping[str, Sequence[str]] | None = None,
     policy_metrics_group: str = "monitors",
     host_alerts: Mapping[str, Mapping[str, Any] | None] | None = None,
+    tsa: Tsa | None = None,
 ) -> RunOutcome:
     """Merge, render and record one drift run (see the module docstring for what is written).
 
@@ -290,10 +293,18 @@ def process_run(
             written = write_due_digests(
                 evidence_dir,
                 evidence_key,
-                Settings(policy_sha256=sha, interval=digest_interval, suite_version=suite_version),
+                Settings(
+                    policy_sha256=sha,
+                    interval=digest_interval,
+                    suite_version=suite_version,
+                    timestamp_policy=tsa.policy if tsa else None,
+                ),
                 now,
             )
             digests = [digest.rel for digest in written]
+            if tsa is not None:
+                missing = stamp_missing(evidence_dir, tsa).failed
+                warnings += [f"no RFC 3161 token for {rel} yet: {why}" for rel, why in missing[:1]]
         except (ChainError, OSError, ValueError) as exc:
             warnings.append(f"evidence digest not written: {exc}")
         else:

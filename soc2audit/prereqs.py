@@ -88,7 +88,9 @@ NEEDS: tuple[Need, ...] = (
     Need("apt-get", "apt", "fetches the promtool package and installs these prerequisites"),
     Need("dpkg-deb", "dpkg", "unpacks promtool from the prometheus package into .venv/"),
     # make test on top of the lab.
-    Need("openssl", "openssl", "molecule's PKI checks and the mTLS tests", "test"),
+    # Also what requests and checks RFC 3161 tokens (openssl ts) when a TSA timestamps the
+    # evidence digests (soc2audit/timestamp.py; the local TSA of the tests).
+    Need("openssl", "openssl", "molecule's PKI checks, the mTLS and RFC 3161 tests", "test"),
     Need("git", "git", "the benchmark and CI record the commit they measured", "test"),
     # The window export's browser test (tests/unit/test_report_browser.py): report.html opened
     # headless, heatmap checked, screenshot kept, network log read. About 2 minutes to install

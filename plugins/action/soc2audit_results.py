@@ -19,6 +19,7 @@ from soc2audit.catalog import Catalog, load_catalog
 from soc2audit.pipeline import process_run
 from soc2audit.policy import EmbeddedEngine, Engine, OpaEngine, OpaSettings, PolicyLoadError
 from soc2audit.results import PolicyError
+from soc2audit.timestamp import tsa_from
 
 _DISPLAY = Display()
 
@@ -56,6 +57,9 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "opa_ca": {"type": "path"},
     "opa_cert": {"type": "path"},
     "opa_key": {"type": "path"},
+    "tsa_url": {"type": "str"},
+    "tsa_ca": {"type": "path"},
+    "tsa_policy": {"type": "str", "choices": ["every", "daily"]},
 }
 
 
@@ -256,6 +260,7 @@ class ActionModule(ActionBase):
                 host_addresses=host_addresses,
                 policy_metrics_group=args["policy_metrics_group"],
                 host_alerts=host_alerts,
+                tsa=tsa_from(args["tsa_url"], args["tsa_ca"], args["tsa_policy"]),
             )
         except PolicyError as exc:
             raise AnsibleActionFail(f"policy error, nothing was written: {exc}") from exc

@@ -171,3 +171,30 @@ def test_promtool_accepts_the_metrics_file(dirs: dict[str, Path], tmp_path: Path
         capture_output=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_end_of_make_lab_verifies_and_prints_the_export_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``python -m soc2audit.lab_evidence``: a fresh chain with lines appended after its head
+    (what the drift runs of `make lab` leave) verifies; the report command names the days."""
+    import datetime as dt
+
+    from soc2audit import lab_evidence
+    from soc2audit.chain import Settings, keygen, write_due_digests
+
+    evidence, key = tmp_path / "evidence", tmp_path / "k" / "k.pem"
+    now = dt.datetime.now(dt.UTC)
+    yesterday = now - dt.timedelta(days=1)
+    keygen(key, evidence)
+    append_evidence(evidence, [{"check_id": "PKI-01", "result": "pass"}], yesterday)
+    write_due_digests(evidence, key, Settings(policy_sha256="ab" * 32), now)
+    append_evidence(evidence, [{"check_id": "PKI-01", "result": "pass"}], now)
+    argv = ["--project-dir", str(tmp_path), "--evidence-dir", str(evidence)]
+    assert lab_evidence.main(argv) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "evidence chain verified: 1 digest(s)" in out and "waiting for the next digest" in out
+    assert f"soc2audit report --from {yesterday.date()} --to {now.date()}\n" in out
+    (evidence / f"results-{yesterday.date()}.jsonl").write_bytes(b"")
+    assert lab_evidence.main(argv) == EXIT_EVIDENCE_ALTERED
+    assert "truncated_file" in capsys.readouterr().out

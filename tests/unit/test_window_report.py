@@ -274,3 +274,25 @@ def test_scan_counts_lines_that_are_not_rows(trail: Trail, tmp_path: Path) -> No
         f"results-2026-11-02.jsonl:{lines}",
     ]
     assert result.lines == result.rows + 2
+
+
+def test_the_information_produced_by_the_entity_says_how(trail: Trail, package: Path) -> None:
+    """The IPE section: command line, parameters, suite version, policy hash, generation time,
+    key fingerprint, the query logic of every figure and the SHA-256 of the data files."""
+    import hashlib
+    import html
+
+    from soc2audit import __version__
+    from soc2audit.auditor_report import QUERY_LOGIC
+
+    page = (package / "report.html").read_text(encoding="utf-8")
+    ipe = html.unescape(page[page.index('<h2 id="ipe">') :])
+    manifest = json.loads((package / "manifest.json").read_bytes())
+    assert f"--from {DAYS[0]}" in ipe and f"--to {DAYS[-1]}" in ipe
+    assert __version__ in ipe and trail.policy in ipe
+    assert "2026-11-04T00:20:00" in ipe  # the generation time (--now)
+    assert manifest["key_fingerprint"] in ipe
+    for figure, logic in QUERY_LOGIC.items():
+        assert figure in ipe and logic in ipe, figure
+    for name in ("population.jsonl", "population.csv", "figures.json", "verify.json"):
+        assert hashlib.sha256((package / name).read_bytes()).hexdigest() in ipe, name
