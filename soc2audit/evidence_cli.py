@@ -390,14 +390,15 @@ def run(args: argparse.Namespace) -> int:
                         print(f"wrote {digest.rel} ({len(digest.data['files'])} file(s))")
                     if not written:
                         print("no interval has ended since the newest digest")
+                anchored = True
                 try:
                     for line in anchor_s3.anchor_after_digest(evidence, written):
                         print(line, file=sys.stderr if args.json else sys.stdout)
                 except anchor_s3.AnchorError as exc:
                     print(f"soc2audit: digests written, not anchored: {exc}", file=sys.stderr)
-                    return EXIT_RUN_FAILED
-                return EXIT_OK
-                return _stamp(args, evidence)
+                    anchored = False
+                stamped = _stamp(args, evidence)
+                return stamped if anchored else EXIT_RUN_FAILED
             digest, fp = rotate_key(evidence, key, settings, args.now)
             if args.json:
                 print(json.dumps({"digest": digest.rel, "fingerprint": fp}))
