@@ -177,7 +177,7 @@ def client(store: S3AnchorStore) -> Any:
     return uploader().s3_client(store, store.access_key_id, store.secret_access_key)
 
 
-def _fail(what: str, exc: Exception) -> AnchorError:
+def fail(what: str, exc: Exception) -> AnchorError:
     return AnchorError(f"{what}: {type(exc).__name__}: {exc}")
 
 
@@ -257,7 +257,7 @@ def anchor_digests(
     try:
         listed = anchored_sequences(s3, store)
     except Exception as exc:  # botocore's errors and connection failures alike
-        raise _fail(f"cannot list {store.url}", exc) from None
+        raise fail(f"cannot list {store.url}", exc) from None
     newest = None
     if listed:
         seq, key, _ = listed[-1]
@@ -281,7 +281,7 @@ def anchor_digests(
                 "application/json",
             )
         except Exception as exc:
-            raise _fail(f"cannot anchor digest #{digest.sequence} to {store.url}", exc) from None
+            raise fail(f"cannot anchor digest #{digest.sequence} to {store.url}", exc) from None
         done.append({**entry, "sequence": digest.sequence, "url": f"s3://{store.bucket}/{key}"})
     return done
 
@@ -306,11 +306,11 @@ def newest_valid(store: S3AnchorStore, s3: Any = None) -> tuple[dict[str, Any] |
     try:
         listed = anchored_sequences(s3, store, versions=True)
     except Exception as exc:
-        raise _fail(f"cannot list {store.url}", exc) from None
+        raise fail(f"cannot list {store.url}", exc) from None
     for sequence, key, version in reversed(listed):
         where = f"s3://{store.bucket}/{key} (version {version})"
         try:
-            mode = _lock_mode(s3, store.bucket, key, version)
+            mode = lock_mode(s3, store.bucket, key, version)
             obj = s3.get_object(Bucket=store.bucket, Key=key, VersionId=version)
             body = obj["Body"].read()
         except Exception as exc:
@@ -334,7 +334,7 @@ def newest_valid(store: S3AnchorStore, s3: Any = None) -> tuple[dict[str, Any] |
     return None, notes
 
 
-def _lock_mode(s3: Any, bucket: str, key: str, version: str | None) -> str | None:
+def lock_mode(s3: Any, bucket: str, key: str, version: str | None) -> str | None:
     """The version's Object Lock mode (GetObjectRetention: versitygw's HeadObject omits it on a
     version that is not the latest); None when it has no lock."""
     try:
@@ -360,11 +360,11 @@ def ensure_bucket(store: S3AnchorStore, s3: Any = None) -> bool:
         try:
             s3.create_bucket(Bucket=store.bucket, ObjectLockEnabledForBucket=True)
         except Exception as exc:
-            raise _fail(f"cannot create the bucket {store.bucket}", exc) from None
+            raise fail(f"cannot create the bucket {store.bucket}", exc) from None
     try:
         conf = s3.get_object_lock_configuration(Bucket=store.bucket)
     except Exception as exc:
-        raise _fail(f"the bucket {store.bucket} has no Object Lock", exc) from None
+        raise fail(f"the bucket {store.bucket} has no Object Lock", exc) from None
     if (conf.get("ObjectLockConfiguration") or {}).get("ObjectLockEnabled") != "Enabled":
         raise AnchorError(f"the bucket {store.bucket} exists without Object Lock")
     return not exists
@@ -395,9 +395,23 @@ def store_for_verify(
     args: argparse.Namespace, environ: Mapping[str, str] | None = None
 ) -> S3AnchorStore | None:
     """The store ``--anchor-s3`` names (None without the option)."""
-    if getattr(args, "anchor_s3", None) is None:
-        return None
+    return store_from_args(args, environ)
+
+
+def store_from_args(
+    args: argparse.Namespace,
+    environ: Mapping[str, str] | None = None,
+    configured: bool = False,
+    write: bool = False,
+) -> S3AnchorStore | None:
+    """The store ``--anchor-s3`` names; without the option None, or with ``configured`` the
+    one ``SOC2AUDIT_EVIDENCE_ANCHOR_S3_BUCKET`` names (None when unset). ``write``: the
+    store's retention (``_RETENTION_DAYS``) is read and held to the evidence retention."""
     environ = os.environ if environ is None else environ
+    if getattr(args, "anchor_s3", None) is None:
+        if not (configured and environ.get(ENV_PREFIX + "BUCKET")):
+            return None
+        args = argparse.Namespace(**{**vars(args), "anchor_s3": ""})
     bucket, prefix = environ.get(ENV_PREFIX + "BUCKET", ""), None
     if args.anchor_s3:
         match = re.match(r"^s3://([^/]+)(?:/(.*))?$", args.anchor_s3)
@@ -413,6 +427,9 @@ def store_for_verify(
         "ca_bundle": args.s3_ca_bundle or environ.get(ENV_PREFIX + "CA_BUNDLE", ""),
         "region": args.s3_region or environ.get(ENV_PREFIX + "REGION", ""),
     }
+    if write:
+        values["retention_days"] = environ.get(ENV_PREFIX + "RETENTION_DAYS", "")
+        return from_mapping(values, environ)
     # Reading needs no retention: only writers are held to it.
     return from_mapping(values, {RETENTION_ENV: "1"})
 

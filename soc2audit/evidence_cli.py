@@ -7,6 +7,7 @@ soc2audit evidence digest       write the digests of every interval that has end
 soc2audit evidence rotate-key   new key, announced in a digest signed by the old one
 soc2audit evidence anchor       write the chain head's record for write-once storage
 soc2audit evidence verify       walk the chain; findings, exit status, metrics
+soc2audit evidence upload       copy closed evidence files to the S3 Object Lock store
 soc2audit evidence prune        remove evidence past retention that an anchor covers
 """
 
@@ -49,6 +50,7 @@ from soc2audit.exitcodes import (
     EVIDENCE_MEANINGS,
     EXIT_EVIDENCE_NO_CHAIN,
     EXIT_EVIDENCE_PRUNE_REFUSED,
+    EXIT_EVIDENCE_STORE_CONFLICT,
     EXIT_OK,
     EXIT_RUN_FAILED,
     EXIT_USAGE,
@@ -245,6 +247,21 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="only the findings and outcome")
 
     p = cmds.add_parser(
+        "upload",
+        help="copy closed evidence files to the S3 Object Lock store (COMPLIANCE-locked)",
+        description="Copy each closed evidence day file (its UTC day has ended, a digest covers "
+        "all of it) to the bucket that holds the anchors, as <prefix>/files/<name> locked in "
+        "COMPLIANCE mode for the store's retention. A copy already there is skipped; a different "
+        "object at that key is never overwritten (exit 17). docs/evidence.md, Retention.",
+    )
+    _common(p, key=False)
+    anchor_s3.add_verify_options(p)
+    p.add_argument(
+        "--now", type=moment, metavar="TIME", help="take TIME as the current time (tests, replay)"
+    )
+    p.add_argument("--json", action="store_true", help="print what was done as JSON")
+
+    p = cmds.add_parser(
         "prune",
         help="remove evidence files older than DATE, past retention and anchored",
         description="Remove evidence day files older than --before. Refuses (exit 16, nothing "
@@ -274,6 +291,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         metavar="FILE",
         help="anchor record(s) from write-once storage (repeatable; the newest valid one counts)",
     )
+    anchor_s3.add_verify_options(p)
     p.add_argument(
         "--dry-run", action="store_true", help="say what would be removed, remove nothing"
     )
@@ -407,6 +425,8 @@ def run(args: argparse.Namespace) -> int:
             return _stamp(args, evidence)
         if command == "prune":
             return _prune(args, evidence)
+        if command == "upload":
+            return _upload(args, evidence)
     except NoKeyError as exc:
         print(f"soc2audit: {exc}", file=sys.stderr)
         return EXIT_EVIDENCE_NO_CHAIN
@@ -465,21 +485,73 @@ def _verify(args: argparse.Namespace, evidence: Path) -> int:
 
 
 def _prune(args: argparse.Namespace, evidence: Path) -> int:
+    from soc2audit.evidence_store import StoredCopies
     from soc2audit.prune import DEFAULT_RETENTION_DAYS, PruneRefused, prune
 
     retention = args.retention_days
     if retention is None:
         retention = int(os.environ.get(RETENTION_ENV) or DEFAULT_RETENTION_DAYS)
     try:
-        done = prune(evidence, args.before, args.anchor, retention, args.now, args.dry_run)
+        store = anchor_s3.store_from_args(args, configured=True)
+        copies = StoredCopies(store, args.now) if store else None
+        done = prune(evidence, args.before, args.anchor, retention, args.now, args.dry_run, copies)
     except PruneRefused as exc:
         print("soc2audit: evidence prune refused, nothing removed:", file=sys.stderr)
         for reason in exc.reasons:
             print(f"  {reason}", file=sys.stderr)
         return EXIT_EVIDENCE_PRUNE_REFUSED
+    except anchor_s3.AnchorError as exc:
+        print(f"soc2audit: evidence prune: nothing removed: {exc}", file=sys.stderr)
+        return EXIT_RUN_FAILED
     verb = "would remove" if args.dry_run else "removed"
     for item in done.files:
         print(f"{verb} {item['path']} ({item['bytes']} bytes, sha256 {item['file_sha256']})")
     anchor = f" (anchored digest #{done.anchor['sequence']})" if done.anchor else ""
     print(f"{len(done.files)} file(s) {verb}{anchor}")
+    if done.copies:
+        print(f"each has its locked copy under {done.copies}")
+    elif done.files:
+        print(
+            "the copies in the write-once store were not checked (no S3 store given: "
+            f"--anchor-s3 or ${anchor_s3.ENV_PREFIX}BUCKET)"
+        )
     return EXIT_OK
+
+
+def _upload(args: argparse.Namespace, evidence: Path) -> int:
+    from soc2audit.evidence_store import upload
+
+    try:
+        store = anchor_s3.store_from_args(args, configured=True, write=True)
+        if store is None:
+            print(
+                f"soc2audit: evidence upload needs the S3 store: --anchor-s3 s3://BUCKET[/PREFIX] "
+                f"or ${anchor_s3.ENV_PREFIX}BUCKET",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        done = upload(evidence, store, args.now)
+    except anchor_s3.AnchorError as exc:
+        print(f"soc2audit: evidence upload: {exc}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    if args.json:
+        print(
+            json.dumps(
+                {"written": done.written, "skipped": done.skipped, "conflicts": done.conflicts},
+                indent=2,
+                sort_keys=True,
+            )
+        )
+    else:
+        for entry in done.written:
+            print(
+                f"copied {entry['path']} to {entry['url']} (version {entry['version_id']}, "
+                f"COMPLIANCE until {entry['retain_until']})"
+            )
+        print(
+            f"{len(done.written)} file(s) copied, {len(done.skipped)} already there, "
+            f"{len(done.conflicts)} conflict(s)"
+        )
+    for conflict in done.conflicts:
+        print(f"soc2audit: conflict: {conflict}", file=sys.stderr)
+    return EXIT_EVIDENCE_STORE_CONFLICT if done.conflicts else EXIT_OK

@@ -4,7 +4,7 @@
 
 ``soc2audit drift``, ``python -m soc2audit.summary`` and the ``exit_code`` the drift run's merge
 returns (``soc2audit.results.exit_code``) all use these values; docs/drift.md and the CLI's
-``--help`` describe them. ``soc2audit evidence`` uses 0, 3, 10-16 and 64 (EVIDENCE_MEANINGS,
+``--help`` describe them. ``soc2audit evidence`` uses 0, 3, 10-17 and 64 (EVIDENCE_MEANINGS,
 docs/evidence.md).
 """
 
@@ -37,7 +37,11 @@ EXIT_EVIDENCE_UNREFERENCED = 14
 EXIT_EVIDENCE_NO_CHAIN = 15
 """Nothing to verify or sign with: no digest yet, or (``evidence digest``) no signing key."""
 EXIT_EVIDENCE_PRUNE_REFUSED = 16
-"""``evidence prune`` removed nothing: inside the retention, or not anchored."""
+"""``evidence prune`` removed nothing: inside the retention, not anchored, or (with the S3
+store) no locked copy of the file in the write-once store."""
+EXIT_EVIDENCE_STORE_CONFLICT = 17
+"""``evidence upload``: a key already holds a different object (other bytes, or not locked in
+COMPLIANCE mode); it was not overwritten."""
 
 #: status -> one line for --help and the docs, in order.
 MEANINGS: dict[int, str] = {
@@ -55,8 +59,8 @@ MEANINGS: dict[int, str] = {
 #: ``soc2audit evidence`` statuses -> one line for --help and docs/evidence.md, in order.
 EVIDENCE_MEANINGS: dict[int, str] = {
     EXIT_OK: "verify: the chain and every evidence file verified; digest/keygen/...: done",
-    EXIT_RUN_FAILED: "digest, rotate-key, anchor: could not write or anchor; verify "
-    "--anchor-s3: the bucket could not be read (the message says why)",
+    EXIT_RUN_FAILED: "digest, rotate-key, anchor, upload: could not write, anchor or copy; "
+    "verify, prune: the bucket could not be read (the message says why)",
     EXIT_EVIDENCE_SIGNATURE: "bad signature, unknown key, or a key change that was not announced",
     EXIT_EVIDENCE_ALTERED: "evidence altered: changed bytes, a truncated or a missing file",
     EXIT_EVIDENCE_ANCHOR: "the chain head is older than the anchored head, the anchored "
@@ -65,7 +69,9 @@ EVIDENCE_MEANINGS: dict[int, str] = {
     "malformed",
     EXIT_EVIDENCE_UNREFERENCED: "evidence files or bytes that no digest references",
     EXIT_EVIDENCE_NO_CHAIN: "no digest to verify yet, or no signing key (run keygen)",
-    EXIT_EVIDENCE_PRUNE_REFUSED: "prune: nothing removed, a file is inside the retention or "
-    "not anchored",
+    EXIT_EVIDENCE_PRUNE_REFUSED: "prune: nothing removed, a file is inside the retention, "
+    "not anchored, or (with the S3 store) has no locked copy there",
+    EXIT_EVIDENCE_STORE_CONFLICT: "upload: a file's key in the store already holds a different "
+    "or unlocked object (not overwritten)",
     EXIT_USAGE: "bad command line",
 }

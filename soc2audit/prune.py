@@ -30,7 +30,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from soc2audit.chain import (
     ANCHOR_FORMAT,
@@ -57,13 +57,24 @@ class PruneRefused(Exception):
         self.reasons = list(reasons)
 
 
+class CopyCheck(Protocol):
+    """Whether a file's locked copy is in the write-once store (soc2audit.evidence_store)."""
+
+    url: str
+
+    def refusal(self, rel: str, sha256: str) -> str | None:
+        """None when the store holds a locked copy of ``rel`` with ``sha256``; else why not."""
+        ...
+
+
 @dataclass
 class Plan:
     files: list[dict[str, Any]] = field(default_factory=list)
     anchor: dict[str, Any] | None = None
+    copies: str | None = None  # the store whose locked copies were checked; None: not checked
 
 
-def _digests(evidence_dir: Path) -> list[Digest]:
+def digests_of(evidence_dir: Path) -> list[Digest]:
     out = []
     for path in digest_files(evidence_dir):
         try:
@@ -113,7 +124,33 @@ def _anchor(paths: Sequence[Path], digests: Sequence[Digest]) -> dict[str, Any]:
     return best
 
 
-def _file_sha256(path: Path) -> tuple[str, int]:
+def day_files(evidence_dir: Path | str) -> list[tuple[str, dt.date, str]]:
+    """(relative path, day, prefix) of every top-level day file ``<prefix>-YYYY-MM-DD.jsonl``:
+    the files prune may remove and ``evidence upload`` copies to the write-once store."""
+    out = []
+    for rel in evidence_files(evidence_dir):
+        match = DAY_FILE.match(Path(rel).name)
+        if match is None or "/" in rel:
+            continue
+        try:
+            out.append((rel, dt.date.fromisoformat(match["day"]), match["prefix"]))
+        except ValueError:
+            continue
+    return out
+
+
+def coverage(digests: Sequence[Digest]) -> dict[str, tuple[Digest, Mapping[str, Any]]]:
+    """path -> (the digest, its file entry) that covers the file furthest (the newest wins)."""
+    last: dict[str, tuple[Digest, Mapping[str, Any]]] = {}
+    for digest in digests:
+        for entry in digest.data.get("files") or []:
+            path = str(entry.get("path"))
+            if path not in last or int(entry["end"]) >= int(last[path][1]["end"]):
+                last[path] = (digest, entry)
+    return last
+
+
+def file_sha256(path: Path) -> tuple[str, int]:
     digest = hashlib.sha256()
     size = 0
     with path.open("rb") as handle:
@@ -129,6 +166,7 @@ def plan(
     anchors: Sequence[Path],
     retention_days: int = DEFAULT_RETENTION_DAYS,
     now: dt.datetime | None = None,
+    copies: CopyCheck | None = None,
 ) -> Plan:
     """What ``prune`` would remove; PruneRefused (nothing removed) when any rule fails."""
     root = Path(evidence_dir)
@@ -143,36 +181,23 @@ def plan(
                 f"from {limit} on is kept (today is {today}); use --before {limit} or earlier"
             ]
         )
-    candidates = []
-    for rel in evidence_files(root):
-        match = DAY_FILE.match(Path(rel).name)
-        if match is None or "/" in rel or match["prefix"] == PRUNED_PREFIX:
-            continue
-        try:
-            day = dt.date.fromisoformat(match["day"])
-        except ValueError:
-            continue
-        if day < before:
-            candidates.append(rel)
-    result = Plan()
+    candidates = [
+        rel for rel, day, prefix in day_files(root) if day < before and prefix != PRUNED_PREFIX
+    ]
+    result = Plan(copies=copies.url if copies else None)
     if not candidates:
         return result
-    digests = _digests(root)
+    digests = digests_of(root)
     anchor = _anchor(anchors, digests)
     result.anchor = anchor
-    last: dict[str, tuple[Digest, Mapping[str, Any]]] = {}
-    for digest in digests:
-        for entry in digest.data.get("files") or []:
-            path = str(entry.get("path"))
-            if path not in last or int(entry["end"]) >= int(last[path][1]["end"]):
-                last[path] = (digest, entry)
+    last = coverage(digests)
     reasons = []
     for rel in candidates:
         if rel not in last:
             reasons.append(f"{rel}: no digest covers it (not anchored)")
             continue
         digest, entry = last[rel]
-        sha, size = _file_sha256(root / rel)
+        sha, size = file_sha256(root / rel)
         end = int(entry["end"])
         if size != end:
             reasons.append(
@@ -186,6 +211,8 @@ def plan(
                 f"{rel}: last covered by digest #{digest.sequence}, after the anchored "
                 f"#{anchor['sequence']}: not anchored yet (anchor a newer head first)"
             )
+        elif copies is not None and (why := copies.refusal(rel, sha)) is not None:
+            reasons.append(f"{rel}: {why}")
         else:
             result.files.append(
                 {"path": rel, "bytes": size, "file_sha256": sha, "digest": digest.rel}
@@ -202,11 +229,12 @@ def prune(
     retention_days: int = DEFAULT_RETENTION_DAYS,
     now: dt.datetime | None = None,
     dry_run: bool = False,
+    copies: CopyCheck | None = None,
 ) -> Plan:
     """Remove the files of ``plan`` after recording them; the plan."""
     root = Path(evidence_dir)
     moment = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-    chosen = plan(root, before, anchors, retention_days, moment)
+    chosen = plan(root, before, anchors, retention_days, moment, copies)
     if dry_run or not chosen.files:
         return chosen
     assert chosen.anchor is not None
@@ -217,6 +245,7 @@ def prune(
             "before": before.isoformat(),
             "retention_days": retention_days,
             "anchor": {k: chosen.anchor[k] for k in ("sequence", "path", "sha256")},
+            "copy": chosen.copies,
             "pruned_at": iso_utc(moment),
         }
         for item in chosen.files
