@@ -301,7 +301,6 @@ def test_the_information_produced_by_the_entity_says_how(trail: Trail, package: 
 
 def test_uptime_intervals_of_the_window_are_listed(trail: Trail, tmp_path: Path) -> None:
 
-
     evidence = tmp_path / "evidence"
     shutil.copytree(trail.evidence, evidence)
     labels = {"instance": "edge1", "job": "node"}
