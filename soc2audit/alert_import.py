@@ -29,17 +29,14 @@ import a line once). A line that is not JSON (cut short on the monitor) is impor
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
 import json
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from soc2audit.alert_receiver import ALERTS_PREFIX
-from soc2audit.evidence import DIR_MODE, FILE_MODE, append_evidence
+from soc2audit.evidence import DIR_MODE, append_evidence, evidence_lock
 from soc2audit.fsutil import ensure_dir, iso_utc
 
 IMPORTED = "imported"
@@ -95,16 +92,6 @@ def cursor(evidence_dir: Path | str, host: str) -> dict[str, Any]:
     return {"files": files}
 
 
-@contextlib.contextmanager
-def _locked(evidence_dir: Path) -> Iterator[None]:
-    fd = os.open(evidence_dir / LOCK, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def _row(host: str, line: Mapping[str, Any], at: str) -> dict[str, Any]:
     text = str(line.get("text", ""))
     try:
@@ -152,7 +139,7 @@ def import_alerts(
     if not pending:
         return None, 0, warnings
     directory = ensure_dir(evidence_dir, DIR_MODE)
-    with _locked(directory):
+    with evidence_lock(directory, LOCK):
         seen = {_key(source) for source in _imported(directory)}
         rows = []
         for host, line in pending:

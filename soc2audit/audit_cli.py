@@ -189,6 +189,7 @@ def report(args: argparse.Namespace) -> int:
     from soc2audit.catalog import CatalogError, load_catalog
     from soc2audit.incidents import read_alerts, read_incidents
     from soc2audit.results import PolicyError, load_waivers, policy_sha256_of
+    from soc2audit.uptime import read_uptime
     from soc2audit.window import DEFAULT_CADENCE, Window
 
     project, evidence, catalog_path = _dirs(args)
@@ -223,6 +224,7 @@ def report(args: argparse.Namespace) -> int:
         policy_sha256=policy,
         incidents=read_incidents(evidence),
         alerts=read_alerts(evidence),
+        uptime=read_uptime(evidence),
         cadence=cadence,
         key=key,
         command=["soc2audit", *getattr(args, "argv", sys.argv[1:])],

@@ -117,7 +117,9 @@ QUERY_LOGIC: dict[str, str] = {
     "incidents": (
         "evidence/incidents-*.jsonl records (soc2audit incident add/import) whose time range "
         "overlaps the window; alerts from evidence/alerts-*.jsonl overlapping the window, "
-        "linked to incidents whose time range overlaps theirs and whose hosts match."
+        "linked to incidents whose time range overlaps theirs and whose hosts match; the "
+        "intervals Prometheus' up showed hosts not up, from evidence/uptime-*.jsonl "
+        "(soc2audit uptime), overlapping the window."
     ),
     "chain": (
         "soc2audit evidence verify --from <from> --to <to> over the evidence directory: the "
@@ -137,6 +139,8 @@ class Options:
     policy_sha256: str = ""
     incidents: Sequence[Incident] = ()
     alerts: Sequence[Alert] = ()
+    #: Intervals Prometheus' up showed hosts not up (soc2audit.uptime.read_uptime).
+    uptime: Sequence[Mapping[str, Any]] = ()
     cadence: int = 3600
     key: Path | None = None
     command: Sequence[str] = field(default_factory=lambda: list(sys.argv))
@@ -363,6 +367,37 @@ def _heatmaps(result: Scan, catalog: Catalog) -> str:
             + "</table>"
         )
     return "\n".join(parts)
+
+
+def _uptime_table(intervals: Sequence[Mapping[str, Any]], window: Window) -> str:
+    """The intervals (soc2audit uptime) that overlap the window: an ongoing one ends at its
+    derivation's range end."""
+    start, end = iso_utc(window.start), iso_utc(window.end)
+    shown = [
+        u
+        for u in intervals
+        if str(u.get("start")) < end
+        and str(u.get("end") or (u.get("derived") or {}).get("to") or u.get("start")) >= start
+    ]
+    if not shown:
+        return "<p>None in evidence/uptime-*.jsonl for the window (soc2audit uptime).</p>"
+    return _table(
+        ["instance", "job", "not up", "start", "end", "seconds", "step", "evidence line"],
+        [
+            [
+                u.get("instance", ""),
+                u.get("job", ""),
+                "up == 0" if u.get("kind") == "up_zero" else "no samples",
+                u.get("start", ""),
+                u.get("end") or ("ongoing", "bad"),
+                u.get("duration_seconds") if u.get("duration_seconds") is not None else "",
+                (u.get("derived") or {}).get("step_seconds", ""),
+                u.get("where", ""),
+            ]
+            for u in shown
+        ],
+        ' id="uptime-table"',
+    )
 
 
 def render_html(
@@ -664,6 +699,8 @@ def render_html(
         if alerts
         else "<p>None in evidence/alerts-*.jsonl for the window.</p>"
     )
+    add("<h3>Uptime intervals (Prometheus up)</h3>")
+    add(_uptime_table(options.uptime, window))
 
     add('<h2 id="population">Population: hosts in scope each day</h2>')
     add(

@@ -6,6 +6,8 @@
     soc2audit evidence ...           the signed digest chain (soc2audit/evidence_cli.py)
     soc2audit incident|report|sample incidents, the auditor's window export, samples
                                      (soc2audit/audit_cli.py)
+    soc2audit uptime ...             Prometheus' up as down intervals in the evidence
+                                     (soc2audit/uptime.py)
 
 Exit status: the table in soc2audit/exitcodes.py (printed by --help).
 """
@@ -23,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from soc2audit import audit_cli, evidence_cli
+from soc2audit import audit_cli, evidence_cli, uptime
 from soc2audit.cliargs import add_dirs
 from soc2audit.exitcodes import EXIT_RUN_FAILED, EXIT_USAGE, MEANINGS
 
@@ -127,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evidence_cli.add_parser(sub)
     audit_cli.add_parsers(sub)
+    uptime.add_parser(sub)
     return parser
 
 
@@ -284,6 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return audit_cli.report(args)
     if args.command == "sample":
         return audit_cli.sample(args)
+    if args.command == "uptime":
+        return uptime.run(args)
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
 

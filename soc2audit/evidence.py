@@ -12,9 +12,12 @@ same way, with the same modes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
 import json
-from collections.abc import Iterable, Mapping
+import os
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +58,16 @@ def append_evidence(
     """
     directory = ensure_dir(evidence_dir, DIR_MODE)
     return append_durable(evidence_path(directory, started, prefix), jsonl(rows), FILE_MODE)
+
+
+@contextlib.contextmanager
+def evidence_lock(evidence_dir: Path | str, name: str) -> Iterator[None]:
+    """Hold the exclusive lock file ``<evidence_dir>/<name>`` (a dot name, which the chain and
+    the globs skip): for a writer that reads what the trail already holds before appending, so
+    two runs at once record a line once (``soc2audit.alert_import``, ``soc2audit.uptime``)."""
+    fd = os.open(Path(evidence_dir) / name, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

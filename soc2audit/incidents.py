@@ -220,7 +220,7 @@ def parse_yaml(raw: bytes | str, catalog: Catalog, origin: str = "incidents") ->
 # --------------------------------------------------------------------------- the trail
 
 
-def _lines(evidence_dir: Path, prefix: str) -> Iterator[tuple[str, int, dict[str, Any]]]:
+def evidence_objects(evidence_dir: Path, prefix: str) -> Iterator[tuple[str, int, dict[str, Any]]]:
     """(file, line number, object) of every parsable JSON object line of ``prefix-*.jsonl``."""
     for path in sorted(evidence_dir.glob(f"{prefix}-*.jsonl")):
         with path.open("rb") as handle:
@@ -241,7 +241,7 @@ def read_incidents(evidence_dir: Path | str) -> list[Incident]:
     """
     seen: set[str] = set()
     found: list[Incident] = []
-    for name, number, obj in _lines(Path(evidence_dir), INCIDENTS_PREFIX):
+    for name, number, obj in evidence_objects(Path(evidence_dir), INCIDENTS_PREFIX):
         if obj.get("record") != RECORD:
             continue
         try:
@@ -344,7 +344,7 @@ def _alert(obj: Mapping[str, Any], where: str) -> Alert | None:
 def read_alerts(evidence_dir: Path | str) -> list[Alert]:
     """Every alert notification in ``alerts-*.jsonl`` (see the module docstring for shapes)."""
     found: list[Alert] = []
-    for name, number, obj in _lines(Path(evidence_dir), ALERTS_PREFIX):
+    for name, number, obj in evidence_objects(Path(evidence_dir), ALERTS_PREFIX):
         where = f"{name}:{number}"
         items = obj.get("alerts") if isinstance(obj.get("alerts"), list) else [obj]
         for item in items:

@@ -24,20 +24,24 @@ functions (``check_*``) take the decoded API answers and are unit-tested with re
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hashlib
-import http.client
 import json
 import os
 import re
-import socket
-import ssl
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+from ansible.module_utils.soc2_https import (
+    CA_PATH,
+    CERT_PATH,
+    KEY_PATH,
+    Answer,
+    Fetch,
+    make_fetch,
+)
 from ansible.module_utils.soc2_results import make_check
 
 CHECK_IDS: tuple[str, ...] = ("MON-05", "MON-06", "MON-07", "MON-08")
@@ -48,9 +52,9 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "alertmanager_url": {"type": "str", "default": "https://127.0.0.1:9093"},
     "receiver_url": {"type": "str", "default": "https://127.0.0.1:9097"},
     "server_name": {"type": "str", "default": ""},
-    "ca_path": {"type": "path", "default": "/etc/ssl/soc2audit/ca-chain.pem"},
-    "cert_path": {"type": "path", "default": "/etc/ssl/soc2audit/prometheus-scrape-fullchain.crt"},
-    "key_path": {"type": "path", "default": "/etc/ssl/soc2audit/private/prometheus-scrape.key"},
+    "ca_path": {"type": "path", "default": CA_PATH},
+    "cert_path": {"type": "path", "default": CERT_PATH},
+    "key_path": {"type": "path", "default": KEY_PATH},
     "username": {"type": "str", "default": ""},
     "password": {"type": "str", "default": "", "no_log": True},
     "expected_instances": {"type": "list", "elements": "str", "default": []},
@@ -80,10 +84,6 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "alerts_cursor": {"type": "dict", "default": None},
     "alerts_max_bytes": {"type": "int", "default": 1048576},
 }
-
-#: (status, decoded JSON or None, error text or None)
-Answer = tuple[int, Any, str | None]
-Fetch = Callable[[str, str], Answer]
 
 
 def validate(params: Mapping[str, Any]) -> list[str]:
@@ -381,67 +381,6 @@ def check_receiver(health: Answer, am_status: Answer, receiver_url: str) -> dict
 
 
 # ---------------------------------------------------------------- reading the host
-
-
-class _Connection(http.client.HTTPSConnection):
-    """HTTPS to an address, verifying the certificate against a name of our choice."""
-
-    def __init__(
-        self, host: str, port: int, server_name: str, context: ssl.SSLContext, timeout: float
-    ) -> None:
-        super().__init__(host, port, timeout=timeout, context=context)
-        self._server_name = server_name
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self.host, self.port), self.timeout)
-        self.sock = self._soc2_context.wrap_socket(sock, server_hostname=self._server_name)
-
-    @property
-    def _soc2_context(self) -> ssl.SSLContext:
-        return self._context  # type: ignore[attr-defined,no-any-return]
-
-
-def make_fetch(params: Mapping[str, Any]) -> Fetch:
-    """GET <base><path> over TLS with the client certificate (and basic auth when a user is
-    given), decoded as JSON when it is JSON."""
-    context = ssl.create_default_context(cafile=params["ca_path"])
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    cert_error = None
-    try:
-        context.load_cert_chain(params["cert_path"], params["key_path"])
-    except (OSError, ssl.SSLError) as exc:
-        cert_error = f"client certificate not loaded: {exc}"
-    headers = {"Accept": "application/json"}
-    if params.get("username"):
-        token = f"{params['username']}:{params.get('password') or ''}".encode()
-        headers["Authorization"] = "Basic " + base64.b64encode(token).decode("ascii")
-
-    def fetch(base: str, path: str) -> Answer:
-        if cert_error:
-            return 0, None, cert_error
-        parts = urlsplit(base)
-        host = parts.hostname or "127.0.0.1"
-        port = parts.port or 443
-        server_name = params.get("server_name") or host
-        try:
-            if parts.scheme == "https":
-                conn: http.client.HTTPConnection = _Connection(
-                    host, port, server_name, context, float(params["timeout"])
-                )
-            else:
-                conn = http.client.HTTPConnection(host, port, timeout=float(params["timeout"]))
-            conn.request("GET", path, headers=headers)
-            response = conn.getresponse()
-            raw = response.read()
-            conn.close()
-        except (OSError, ssl.SSLError, http.client.HTTPException) as exc:
-            return 0, None, f"{type(exc).__name__}: {exc}"
-        try:
-            return response.status, json.loads(raw or b"null"), None
-        except ValueError:
-            return response.status, raw.decode("utf-8", "replace")[:200], None
-
-    return fetch
 
 
 def rule_files_on_disk(paths: Sequence[str]) -> dict[str, dict[str, Any]]:

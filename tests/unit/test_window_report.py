@@ -10,6 +10,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import shutil
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from soc2audit.chain import load_public_pem
 from soc2audit.exitcodes import EXIT_OK, EXIT_USAGE
 from soc2audit.incidents import read_incidents
 from soc2audit.results import RESULTS
+from soc2audit.uptime import record_intervals
 from soc2audit.window import Window, find_gaps, population, scan
 
 NOW = "2026-11-04T00:20:00Z"
@@ -261,7 +263,6 @@ def test_the_same_seed_draws_the_same_sample(trail: Trail, package: Path) -> Non
 
 
 def test_scan_counts_lines_that_are_not_rows(trail: Trail, tmp_path: Path) -> None:
-    import shutil
 
     copy = tmp_path / "evidence"
     shutil.copytree(trail.evidence, copy)
@@ -296,3 +297,30 @@ def test_the_information_produced_by_the_entity_says_how(trail: Trail, package: 
         assert figure in ipe and logic in ipe, figure
     for name in ("population.jsonl", "population.csv", "figures.json", "verify.json"):
         assert hashlib.sha256((package / name).read_bytes()).hexdigest() in ipe, name
+
+
+def test_uptime_intervals_of_the_window_are_listed(trail: Trail, tmp_path: Path) -> None:
+
+    evidence = tmp_path / "evidence"
+    shutil.copytree(trail.evidence, evidence)
+    labels = {"instance": "edge1", "job": "node"}
+    down = {"record": "uptime_interval", "instance": "edge1", "job": "node", "labels": labels}
+    intervals = [
+        {**down, "kind": "up_zero", "start": "2026-11-02T10:01:00Z",
+         "end": "2026-11-02T10:02:00Z", "duration_seconds": 60.0},
+        {**down, "kind": "no_samples", "start": "2026-11-03T23:00:00Z", "end": None,
+         "duration_seconds": None},
+        {**down, "kind": "up_zero", "start": "2026-10-20T10:00:00Z",
+         "end": "2026-10-20T10:05:00Z", "duration_seconds": 300.0},
+    ]  # fmt: skip
+    now = dt.datetime(2026, 11, 4, tzinfo=dt.UTC)
+    record_intervals(evidence, intervals, {"step_seconds": 15.0}, now)
+    out = tmp_path / "pkg"
+    moved = replace(trail, evidence=evidence)
+    assert report(moved, out) == EXIT_OK
+    page = (out / "report.html").read_text()
+    table = page.split('id="uptime-table"', 1)[1].split("</table>", 1)[0]
+    assert table.count("<tr>") == 3  # the header and the two intervals of the window
+    assert "2026-11-02T10:01:00Z" in table and "up == 0" in table and "no samples" in table
+    assert '<td class="bad">ongoing</td>' in table and "uptime-2026-11-04.jsonl:2" in table
+    assert "2026-10-20" not in table
