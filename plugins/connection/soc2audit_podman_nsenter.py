@@ -18,6 +18,11 @@ description:
     checked against the process start time in C(/proc), so a recreated container is never
     entered through a stale PID.
   - Runs as root on the control node, as nsenter needs; the remote user is ignored.
+  - On the first connection to a container (a PID not yet cached) it waits, at most
+    C(boot_timeout) seconds, until the container's systemd has finished booting
+    (C(systemctl is-system-running --wait)). Until then systemd-tmpfiles-setup may still empty
+    C(/tmp) and delete a module's payload while it runs (seen in CI on a scenario without a
+    prepare step, whose converge starts right after create).
 options:
   container:
     description: Name of the container (the inventory host name, as molecule names them).
@@ -30,11 +35,18 @@ options:
     default: podman
     vars:
       - name: ansible_podman_executable
+  boot_timeout:
+    description: Seconds to wait for a new container's systemd to finish booting; 0 skips.
+    type: int
+    default: 180
+    vars:
+      - name: ansible_soc2audit_boot_timeout
 """
 
 import os
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from ansible.errors import AnsibleConnectionFailure
@@ -72,9 +84,31 @@ def inspect_pid(name: str, podman: str = "podman") -> int:
     return int(out)
 
 
-def container_pid(name: str, podman: str = "podman", cache_dir: Path = CACHE_DIR) -> int:
+def wait_for_boot(pid: int, timeout: int) -> str:
+    """Wait until the systemd whose host PID is ``pid`` has finished booting; its state
+    (running, degraded, ...), or why there is none. Never raises: a container without systemd
+    or one that does not finish in time is reported by the tasks that follow."""
+    if timeout <= 0:
+        return "not waited"
+    cmd = ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p"]
+    cmd += ["systemctl", "is-system-running", "--wait"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return f"still booting after {timeout} s"
+    except OSError as exc:
+        return f"not asked: {exc}"
+    return proc.stdout.strip() or proc.stderr.strip() or f"exit {proc.returncode}"
+
+
+def container_pid(
+    name: str,
+    podman: str = "podman",
+    cache_dir: Path = CACHE_DIR,
+    on_new: Callable[[int], object] | None = None,
+) -> int:
     """The host PID of the container's init: from the cache when that process still runs,
-    otherwise from podman (and cached)."""
+    otherwise from podman (then ``on_new(pid)`` runs, and the PID is cached after it)."""
     cache = cache_dir / name
     try:
         pid_text, started = cache.read_text().split()
@@ -83,6 +117,8 @@ def container_pid(name: str, podman: str = "podman", cache_dir: Path = CACHE_DIR
     except (OSError, ValueError):
         pass
     pid = inspect_pid(name, podman)
+    if on_new is not None:
+        on_new(pid)
     cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = cache.with_name(f".{name}.{os.getpid()}")
     tmp.write_text(f"{pid} {start_time(pid)}\n")
@@ -96,8 +132,11 @@ class Connection(NsenterConnection):
     transport = "soc2audit_podman_nsenter"
 
     def _connect(self) -> Connection:
+        timeout = int(self.get_option("boot_timeout"))
         self._nsenter_pid = container_pid(
-            self.get_option("container"), self.get_option("podman_executable")
+            self.get_option("container"),
+            self.get_option("podman_executable"),
+            on_new=lambda pid: wait_for_boot(pid, timeout),
         )
         self._play_context.remote_user = "root"
         self._connected = True

@@ -67,3 +67,33 @@ def test_container_that_is_not_running_is_a_connection_failure(tmp_path: Path) -
     fake.chmod(0o755)
     with pytest.raises(AnsibleConnectionFailure, match="ctr is not running"):
         NS.container_pid("ctr", podman=str(fake), cache_dir=tmp_path)
+
+
+def test_a_new_container_is_waited_for_and_a_cached_one_is_not(tmp_path: Path) -> None:
+    pid = os.getpid()
+    fake = tmp_path / "podman"
+    fake.write_text(f"#!/bin/sh\necho {pid}\n")
+    fake.chmod(0o755)
+    seen: list[int] = []
+    assert NS.container_pid("ctr", str(fake), tmp_path, on_new=seen.append) == pid
+    assert seen == [pid]  # first connection: the boot wait ran before the PID was cached
+    assert NS.container_pid("ctr", str(fake), tmp_path, on_new=seen.append) == pid
+    assert seen == [pid]  # from the cache: no second wait
+
+
+def test_the_boot_wait_answers_a_state_and_never_raises() -> None:
+    # Entering this process's own namespaces: whatever systemctl says here (running, degraded,
+    # offline, or no systemctl at all), the wait reports it as text instead of failing the task.
+    state = NS.wait_for_boot(os.getpid(), 20)
+    assert isinstance(state, str) and state
+    assert NS.wait_for_boot(os.getpid(), 0) == "not waited"
+
+
+def test_the_documentation_parses_with_its_options() -> None:
+    # Ansible parses DOCUMENTATION when it loads any connection plugin: a YAML error there fails
+    # every molecule scenario at its first playbook.
+    import yaml
+
+    doc = yaml.safe_load(NS.DOCUMENTATION)
+    assert set(doc["options"]) == {"container", "podman_executable", "boot_timeout"}
+    assert doc["options"]["boot_timeout"]["default"] > 0
