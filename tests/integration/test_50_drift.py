@@ -33,6 +33,14 @@ CLEAN = {"pass", "not_applicable"}
 Rows = dict[tuple[str, str], dict[str, Any]]
 
 
+@pytest.fixture(autouse=True)
+def fresh_policy_history() -> None:
+    """Each test judges the fleet policies on its own runs: the history of earlier runs
+    (<out>/policy_history.jsonl) keeps the faults earlier test modules injected, and POL-03
+    rightly fails all day after test_40's 200 ms clock fault (seen in CI)."""
+    (OUT / "policy_history.jsonl").unlink(missing_ok=True)
+
+
 def soc2audit_drift(*args: str) -> tuple[int, dict[str, Any], Rows]:
     """Run the CLI; (exit status, its --json outcome, this run's rows by (host, check))."""
     cmd = [str(BIN / "soc2audit"), "drift", "--json", "-q", "-i", str(INVENTORY), *args]
@@ -162,6 +170,10 @@ FAULTS: dict[str, dict[str, Any]] = {
         ),
         # MON-02 too: the exporter's own mTLS probe verifies against the swapped CA bundle.
         "expected": {"PKI-01", "PKI-06", "PKI-07", "MON-02"},
+        # The exporter reads its client CA per handshake, so once Prometheus has scraped edge2
+        # after the swap, the monitor sees the target down (MON-05): whether that scrape came
+        # before the drift run is a race of seconds, so it may or may not be in the result.
+        "maybe": {("monitor", "MON-05")},
         # The fleet policies that see it: critical PKI checks failing (POL-06), an exporter not
         # proven to serve over mTLS (POL-10).
         "fleet": {"POL-06", "POL-10"},
@@ -204,6 +216,9 @@ def test_injected_drift_fails_exactly_the_expected_checks(
             wait_selected(target, address("aggregator"))
         rc, outcome, rows = soc2audit_drift()
         failing = not_clean(rows)
+        for key in fault.get("maybe", ()):
+            if failing.get(key) == "fail":
+                del failing[key]
         expected = {(target, c): "fail" for c in fault["expected"]}
         expected |= {("fleet", c): "fail" for c in fault.get("fleet", ())}
         assert failing == expected, {k: rows[k]["message"] for k in failing}

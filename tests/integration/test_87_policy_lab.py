@@ -16,7 +16,15 @@ from typing import Any
 
 import pytest
 from conftest import get_host, inventory
-from test_50_drift import OUT, lab_ready, metrics, not_clean, reconverge, soc2audit_drift
+from test_50_drift import (  # fresh_policy_history: autouse here too
+    OUT,
+    fresh_policy_history,  # noqa: F401
+    lab_ready,
+    metrics,
+    not_clean,
+    reconverge,
+    soc2audit_drift,
+)
 
 from soc2audit.catalog import REPO
 from soc2audit.policy import EmbeddedEngine, canonical_json, load_policies, policy_checks
