@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from soc2audit import components
+from soc2audit.anchor_s3 import S3AnchorStore
 
 ACCESS, SECRET = "soc2labroot", "soc2-lab-root-secret-0123456789"
 
@@ -32,6 +33,21 @@ class S3TestServer:
     client: Any  # a boto3 client with the root credentials
     access_key: str = ACCESS
     secret_key: str = SECRET
+
+    def anchor_store(self, bucket: str, prefix: str, **extra: Any) -> S3AnchorStore:
+        """The evidence store settings (soc2audit.anchor_s3) that reach this server's
+        ``bucket`` under ``prefix`` with the root credentials, retention 366 days unless
+        ``extra`` says otherwise."""
+        settings: dict[str, Any] = {"retention_days": 366, **extra}
+        return S3AnchorStore(
+            bucket=bucket,
+            endpoint_url=self.url,
+            ca_bundle=str(self.ca),
+            prefix=prefix,
+            access_key_id=self.access_key,
+            secret_access_key=self.secret_key,
+            **settings,
+        )
 
 
 def free_port() -> int:

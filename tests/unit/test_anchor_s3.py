@@ -33,16 +33,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s3_testserver.S
 
 
 def store(server: s3_testserver.S3TestServer, prefix: str, **extra: object) -> S3AnchorStore:
-    return S3AnchorStore(
-        bucket=BUCKET,
-        endpoint_url=server.url,
-        ca_bundle=str(server.ca),
-        prefix=prefix,
-        retention_days=366,
-        access_key_id=server.access_key,
-        secret_access_key=server.secret_key,
-        **extra,  # type: ignore[arg-type]
-    )
+    return server.anchor_store(BUCKET, prefix, **extra)
 
 
 class Chain:

@@ -46,15 +46,7 @@ def creds(server: s3_testserver.S3TestServer, monkeypatch: pytest.MonkeyPatch) -
 
 
 def store(server: s3_testserver.S3TestServer, prefix: str) -> S3AnchorStore:
-    return S3AnchorStore(
-        bucket=BUCKET,
-        endpoint_url=server.url,
-        ca_bundle=str(server.ca),
-        prefix=prefix,
-        retention_days=366,
-        access_key_id=server.access_key,
-        secret_access_key=server.secret_key,
-    )
+    return server.anchor_store(BUCKET, prefix)
 
 
 def trail(tmp: Path) -> Path:
