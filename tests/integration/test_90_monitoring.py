@@ -259,6 +259,9 @@ def test_drift_reaches_prometheus_alertmanager_and_the_evidence(
     assert digest.returncode == 0, digest.stdout + digest.stderr
     verified = soc2audit("evidence", "verify", "--evidence-dir", str(evidence), "-q")
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    # From the injection's UTC day to today's: a run across midnight (as the CI of stop 24 was)
+    # has its firing record on the first day and its resolved record on the second.
+    first = dt.datetime.fromtimestamp(injected, dt.UTC).date().isoformat()
     day = dt.datetime.now(dt.UTC).date().isoformat()
     out = tmp_path / "report"
     report = soc2audit(
@@ -266,7 +269,7 @@ def test_drift_reaches_prometheus_alertmanager_and_the_evidence(
         "--evidence-dir",
         str(evidence),
         "--from",
-        day,
+        first,
         "--to",
         day,
         "--out",
