@@ -485,10 +485,13 @@ def ensure_image(suite: str) -> str:
 # so a scenario spends its time on the role, not on apt. The cold install path (bare image,
 # empty package lists) stays covered by the lab, which keeps using the base image.
 WARM_PACKAGES = (
+    "aide",
     "auditd",
     "chrony",
     "ethtool",
+    "libpam-pwquality",
     "linuxptp",
+    "needrestart",
     "nftables",
     "openssl",
     "prometheus",
@@ -499,10 +502,20 @@ WARM_PACKAGES = (
     "rsyslog",
     "rsyslog-gnutls",
     "rsyslog-relp",
+    "unattended-upgrades",
 )
-# Installed without recommends, as the node_exporter and prometheus roles install them
-# (prometheus-node-exporter-collectors would add timers writing into the textfile directory).
-WARM_NO_RECOMMENDS = ("prometheus", "prometheus-alertmanager", "prometheus-node-exporter")
+# Installed without recommends, as the roles install them: prometheus-node-exporter-collectors
+# would add timers writing into the textfile directory; aide and unattended-upgrades recommend a
+# mail transport agent, which the host baseline does not want.
+WARM_NO_RECOMMENDS = (
+    "aide",
+    "libpam-pwquality",
+    "needrestart",
+    "prometheus",
+    "prometheus-alertmanager",
+    "prometheus-node-exporter",
+    "unattended-upgrades",
+)
 # Runs inside a container of the base image (no systemd). Services stay disabled: the roles
 # enable and start them with their own options (chronyd must never start without -x here).
 WARM_CUSTOMISE = """\
