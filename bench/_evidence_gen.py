@@ -42,6 +42,8 @@ YEAR = {"days": 365, "hosts": 100, "checks": 40, "runs": 24}
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 MARK = "\x00"
+#: What a kept run records in its base directory for ``--reuse``.
+GENERATED = "generated.json"
 
 
 def templates(hosts: int, checks: int) -> list[list[str]]:
@@ -112,6 +114,12 @@ def shape_parser(doc: str, out: str, rounds: int) -> argparse.ArgumentParser:
     parser.add_argument("--rounds", type=int, default=rounds)
     parser.add_argument("--dir", type=Path, help="where to generate (default: a temp dir)")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        metavar="BASE",
+        help="measure on evidence an earlier --keep run left in BASE (same shape; not removed)",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / out)
     return parser
 
@@ -131,7 +139,23 @@ class Generated:
 @contextlib.contextmanager
 def generated(args: argparse.Namespace, prefix: str) -> Iterator[Generated]:
     """The evidence of ``args``' shape in a temporary directory, removed afterwards unless
-    ``args.keep``."""
+    ``args.keep``; or, with ``args.reuse``, the evidence a kept run left there (its generation
+    figures are read back from ``generated.json``, which records the shape it was made for)."""
+    if args.reuse:
+        made = json.loads((args.reuse / GENERATED).read_text())
+        shape = {k: getattr(args, k) for k in YEAR}
+        if made["shape"] != shape:
+            raise SystemExit(f"{args.reuse} holds {made['shape']}, not the asked {shape}")
+        now = dt.datetime.fromtimestamp(made["figures"].pop("now"), dt.UTC)
+        yield Generated(
+            args.reuse,
+            args.reuse / "evidence",
+            args.reuse / "key" / "evidence.pem",
+            made["wall_s"],
+            made["figures"],
+            now,
+        )
+        return
     base = Path(tempfile.mkdtemp(prefix=prefix, dir=args.dir))
     try:
         evidence = base / "evidence"
@@ -140,6 +164,15 @@ def generated(args: argparse.Namespace, prefix: str) -> Iterator[Generated]:
         began = time.monotonic()
         figures = generate(evidence, key, args)
         wall = time.monotonic() - began
+        (base / GENERATED).write_text(
+            json.dumps(
+                {
+                    "shape": {k: getattr(args, k) for k in YEAR},
+                    "wall_s": wall,
+                    "figures": figures,
+                }
+            )
+        )
         now = dt.datetime.fromtimestamp(figures.pop("now"), dt.UTC)
         yield Generated(base, evidence, key, wall, figures, now)
     finally:
