@@ -28,7 +28,7 @@ import socket
 import sqlite3
 import struct
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ansible.module_utils.soc2_command import find_binary, run
@@ -1184,67 +1184,35 @@ def verify_shipper(module: Any, ship: dict[str, Any], now: float | None = None) 
         expected_tls.update(program="relp-forward", confirm_messages="on")
     else:
         expected_tls.update(mode="1", auth_mode="x509/name", framing="octet-counted")
-    pids, inodes = _rsyslogd_sockets(ship["proc_root"])
-    addresses = _resolve(ship["aggregator_host"])
-    session = assess_session(_read_tcp_sessions(ship["proc_root"]), inodes, port, addresses)
+    pids, session, addresses = _shipper_session(ship, "rsyslogd")
     facts["rsyslogd_pids"] = pids
     facts["sessions"] = session["observed"]
     if blocks is None:
         checks.append(make_check("LOG-02", "error", session["observed"], expected_tls, conf_why))
     else:
-        contract = forward_contract(blocks, ship)
-        problems = list(contract["problems"])
-        if not pids:
-            problems.insert(0, "rsyslogd is not running")
-        elif not session["up"]:
-            where = f"{ship['aggregator_host']}:{port}"
-            if addresses is None:
-                where += f" (the name did not resolve: any address on port {port})"
-            problems.insert(0, f"rsyslogd has no ESTABLISHED TCP session to {where}")
         checks.append(
-            _check(
-                "LOG-02",
-                problems,
-                {"sessions": session["observed"], "config": contract["observed"]},
+            _forward_check(
+                "rsyslogd",
+                ship,
+                (pids, session, addresses),
+                forward_contract(blocks, ship),
                 expected_tls,
-                f"rsyslogd forwards over {session['observed'][0] if session['observed'] else ''}"
-                f" with TLS (mode 1, x509/name for {ship['aggregator_name'] or 'its peer'}), "
+                f"with TLS (mode 1, x509/name for {ship['aggregator_name'] or 'its peer'}), "
                 "octet-counted, from a Disk queue retrying forever",
             )
         )
 
     # LOG-03
-    path = ship["audit_log_path"]
-    try:
-        st = os.stat(path)
-        states = _read_states(ship["work_dir"], st.st_ino)
-    except (OSError, ValueError) as exc:
-        what = getattr(exc, "filename", None) or ship["work_dir"]
-        checks.append(
-            make_check(
-                "LOG-03",
-                "error",
-                None,
-                {"max_lag_bytes": ship["max_lag_bytes"]},
-                f"cannot read {what}: {getattr(exc, 'strerror', None) or exc}",
-            )
-        )
-    else:
-        lag = assess_lag(st.st_size, states, path, ship["max_lag_bytes"])
+    states = _lag_check(
+        ship,
+        lambda inode: _read_states(ship["work_dir"], inode),
+        ship["work_dir"],
+        "imfile",
+        checks,
+        observations,
+    )
+    if states is not None:
         facts["imfile_state"] = [s["state_file"] for s in states]
-        checks.append(
-            _check(
-                "LOG-03",
-                lag["problems"],
-                {"lag_bytes": lag["lag"], "size": lag["size"], "offset": lag["offset"]},
-                {"max_lag_bytes": ship["max_lag_bytes"]},
-                f"imfile has read {path} to {lag['offset']} of {lag['size']} bytes "
-                f"(lag {lag['lag']}, at most {ship['max_lag_bytes']})",
-            )
-        )
-        observations.append(
-            {"key": "log_shipper_lag", "labels": {"path": path}, "value": max(lag["lag"], 0)}
-        )
 
     # LOG-04 and LOG-05: the newest impstats objects (and the disk queue's files)
     stats_why = ""
@@ -1539,9 +1507,7 @@ def verify_fluent_bit(module: Any, ship: dict[str, Any], facts: dict[str, Any]) 
         "permitted_peers": ship["aggregator_name"] or "(set)",
         "retry_limit": "no_limits",
     }
-    pids, inodes = _rsyslogd_sockets(ship["proc_root"], "fluent-bit")
-    addresses = _resolve(ship["aggregator_host"])
-    session = assess_session(_read_tcp_sessions(ship["proc_root"]), inodes, port, addresses)
+    pids, session, addresses = _shipper_session(ship, "fluent-bit")
     facts["fluent_bit_pids"] = pids
     facts["sessions"] = session["observed"]
     output: dict[str, str] = {}
@@ -1554,69 +1520,31 @@ def verify_fluent_bit(module: Any, ship: dict[str, Any], facts: dict[str, Any]) 
     if conf_why:
         checks.append(make_check("LOG-02", "error", session["observed"], expected_tls, conf_why))
     else:
-        contract = fluent_bit_contract(output, ship)
-        problems = list(contract["problems"])
-        if not pids:
-            problems.insert(0, "fluent-bit is not running")
-        elif not session["up"]:
-            problems.insert(
-                0, f"fluent-bit has no ESTABLISHED TCP session to {ship['aggregator_host']}:{port}"
-            )
         checks.append(
-            _check(
-                "LOG-02",
-                problems,
-                {"sessions": session["observed"], "config": contract["observed"]},
+            _forward_check(
+                "fluent-bit",
+                ship,
+                (pids, session, addresses),
+                fluent_bit_contract(output, ship),
                 expected_tls,
-                f"fluent-bit forwards over {session['observed'][0] if session['observed'] else ''}"
-                f" with TLS (chain and host name {ship['aggregator_name'] or 'verified'}), "
+                f"with TLS (chain and host name {ship['aggregator_name'] or 'verified'}), "
                 "retrying forever",
             )
         )
 
     # LOG-03: the tail input's position DB
-    path = ship["audit_log_path"]
-    try:
-        st = os.stat(path)
-        states = read_tail_positions(ship["db_path"], st.st_ino)
-    except (OSError, ValueError) as exc:
-        what = getattr(exc, "filename", None) or ship["db_path"]
-        checks.append(
-            make_check(
-                "LOG-03",
-                "error",
-                None,
-                {"max_lag_bytes": ship["max_lag_bytes"]},
-                f"cannot read {what}: {getattr(exc, 'strerror', None) or exc}",
-            )
-        )
-    except sqlite3.Error as exc:  # not a position DB, or locked
-        checks.append(
-            make_check(
-                "LOG-03",
-                "error",
-                None,
-                {"max_lag_bytes": ship["max_lag_bytes"]},
-                f"cannot read the position DB {ship['db_path']}: {exc}",
-            )
-        )
-    else:
-        current = [s for s in states if not s["rotated"]] or states
-        lag = assess_lag(st.st_size, current, path, ship["max_lag_bytes"], "the tail input's")
+    states = _lag_check(
+        ship,
+        lambda inode: read_tail_positions(ship["db_path"], inode),
+        ship["db_path"],
+        "the tail input's",
+        checks,
+        observations,
+        # A rotated file's row is kept until it is read out: the current file's rows decide.
+        current=lambda states: [s for s in states if not s["rotated"]] or states,
+    )
+    if states is not None:
         facts["tail_positions"] = [s["state_file"] for s in states]
-        checks.append(
-            _check(
-                "LOG-03",
-                lag["problems"],
-                {"lag_bytes": lag["lag"], "size": lag["size"], "offset": lag["offset"]},
-                {"max_lag_bytes": ship["max_lag_bytes"]},
-                f"tail has read {path} to {lag['offset']} of {lag['size']} bytes "
-                f"(lag {lag['lag']}, at most {ship['max_lag_bytes']})",
-            )
-        )
-        observations.append(
-            {"key": "log_shipper_lag", "labels": {"path": path}, "value": max(lag["lag"], 0)}
-        )
 
     # LOG-04 and LOG-05: the storage layer and fluent-bit's own counters
     timeout = float(ship["http_timeout"])
@@ -1710,6 +1638,93 @@ def verify_fluent_bit(module: Any, ship: dict[str, Any], facts: dict[str, Any]) 
 
 
 # ---------------------------------------------------------------- the family
+def _shipper_session(
+    ship: dict[str, Any], process: str
+) -> tuple[list[int], dict[str, Any], set[str] | None]:
+    """The shipper's processes, its TCP session to the aggregator, and the aggregator's
+    addresses (None: the name did not resolve), read from /proc: LOG-02 for every engine."""
+    pids, inodes = _rsyslogd_sockets(ship["proc_root"], process)
+    addresses = _resolve(ship["aggregator_host"])
+    sessions = _read_tcp_sessions(ship["proc_root"])
+    return pids, assess_session(sessions, inodes, ship["aggregator_port"], addresses), addresses
+
+
+def _forward_check(
+    process: str,
+    ship: dict[str, Any],
+    seen: tuple[list[int], dict[str, Any], set[str] | None],
+    contract: dict[str, Any],
+    expected: dict[str, Any],
+    how: str,
+) -> dict[str, Any]:
+    """LOG-02 for any engine: its rendered forwarding contract's problems, after whether the
+    process runs and holds an established session to the aggregator."""
+    pids, session, addresses = seen
+    port = ship["aggregator_port"]
+    problems = list(contract["problems"])
+    if not pids:
+        problems.insert(0, f"{process} is not running")
+    elif not session["up"]:
+        where = f"{ship['aggregator_host']}:{port}"
+        if addresses is None:
+            where += f" (the name did not resolve: any address on port {port})"
+        problems.insert(0, f"{process} has no ESTABLISHED TCP session to {where}")
+    over = session["observed"][0] if session["observed"] else ""
+    return _check(
+        "LOG-02",
+        problems,
+        {"sessions": session["observed"], "config": contract["observed"]},
+        expected,
+        f"{process} forwards over {over} {how}",
+    )
+
+
+def _lag_check(
+    ship: dict[str, Any],
+    read_states: Callable[[int], list[dict[str, Any]]],
+    source: str,
+    reader: str,
+    checks: list[dict[str, Any]],
+    observations: list[dict[str, Any]],
+    current: Callable[[list[dict[str, Any]]], list[dict[str, Any]]] | None = None,
+) -> list[dict[str, Any]] | None:
+    """LOG-03 for any engine: the audit log's size against the reader's saved offset for the
+    current inode (``read_states(inode)``: imfile's state files, the tail input's position DB).
+    Appends the check (and the lag observation); returns the states read, None when unreadable."""
+    path = ship["audit_log_path"]
+    expected = {"max_lag_bytes": ship["max_lag_bytes"]}
+    try:
+        st = os.stat(path)
+        states = read_states(st.st_ino)
+    except (OSError, ValueError) as exc:
+        what = getattr(exc, "filename", None) or source
+        why = f"cannot read {what}: {getattr(exc, 'strerror', None) or exc}"
+        checks.append(make_check("LOG-03", "error", None, expected, why))
+        return None
+    except sqlite3.Error as exc:  # not a position DB, or locked
+        why = f"cannot read the position DB {source}: {exc}"
+        checks.append(make_check("LOG-03", "error", None, expected, why))
+        return None
+    lag = assess_lag(
+        st.st_size, current(states) if current else states, path, ship["max_lag_bytes"], reader
+    )
+    verb = "imfile has" if reader == "imfile" else "tail has"
+    checks.append(
+        _check(
+            "LOG-03",
+            lag["problems"],
+            {"lag_bytes": lag["lag"], "size": lag["size"], "offset": lag["offset"]},
+            expected,
+            f"{verb} read {path} to {lag['offset']} of {lag['size']} bytes "
+            f"(lag {lag['lag']}, at most {ship['max_lag_bytes']})",
+        )
+    )
+    observations.append(
+        {"key": "log_shipper_lag", "labels": {"path": path}, "value": max(lag["lag"], 0)}
+    )
+    return states
+
+
 def _check(
     check_id: str, problems: list[str], observed: Any, expected: Any, ok: str
 ) -> dict[str, Any]:
