@@ -20,6 +20,7 @@ import argparse
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -114,6 +115,23 @@ def ensure(name: str, log: bool = True) -> Path:
         took = time.monotonic() - started
         print(f"[components] built {component.ref} in {took:.0f}s: {path}", file=sys.stderr)
     return path
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now, for a component run by the tests."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def stop(process: subprocess.Popen[bytes] | subprocess.Popen[str], grace: float = 10.0) -> None:
+    """Stop a component the tests started: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from soc2audit import components
 from soc2audit.catalog import REPO
 from soc2audit.policy import OpaSettings
 
@@ -103,12 +104,6 @@ def render_authz(clients: list[str]) -> str:
     return body.replace("{{ opa_allowed_clients | map('to_json') | join(', ') }}", listed)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def local_opa(binary: Path | str, client: str = CLIENT_NAME) -> Iterator[LocalOpa]:
     """Start ``opa run -s`` on a loopback port with mTLS and the role's authz; stop it after."""
@@ -129,7 +124,7 @@ def local_opa(binary: Path | str, client: str = CLIENT_NAME) -> Iterator[LocalOp
             files[name] = (root / f"{name}.crt", root / f"{name}.key")
         (root / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
         (root / "authz.rego").write_text(render_authz([client]), encoding="utf-8")
-        port = _free_port()
+        port = components.free_port()
         log = root / "opa.log"
         with open(log, "wb") as out:
             process = subprocess.Popen(
@@ -174,9 +169,4 @@ def local_opa(binary: Path | str, client: str = CLIENT_NAME) -> Iterator[LocalOp
                 process,
             )
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            components.stop(process)

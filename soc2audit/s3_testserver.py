@@ -50,12 +50,6 @@ class S3TestServer:
         )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def throwaway_tls(tmp: Path) -> tuple[Path, Path, Path]:
     """A CA and a server certificate for 127.0.0.1 (openssl, as an operator would)."""
 
@@ -80,7 +74,7 @@ def running(tmp: Path, buckets: tuple[str, ...] = ("soc2-evidence",)) -> Iterato
     data, versions = tmp / "data", tmp / "versions"
     data.mkdir()
     versions.mkdir()
-    port = free_port()
+    port = components.free_port()
     env = dict(os.environ, ROOT_ACCESS_KEY_ID=ACCESS, ROOT_SECRET_ACCESS_KEY=SECRET)
     log = (tmp / "versitygw.log").open("w")
     proc = subprocess.Popen(
@@ -127,9 +121,5 @@ def running(tmp: Path, buckets: tuple[str, ...] = ("soc2-evidence",)) -> Iterato
             client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
         yield S3TestServer(url=f"https://127.0.0.1:{port}", ca=ca, tmp=tmp, client=client)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        components.stop(proc)
         log.close()
