@@ -35,8 +35,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from soc2audit.alert_receiver import ALERTS_PREFIX
-from soc2audit.evidence import DIR_MODE, append_evidence, evidence_lock
+from soc2audit.evidence import ALERTS_PREFIX, DIR_MODE, append_evidence, evidence_lock
 from soc2audit.fsutil import ensure_dir, iso_utc
 
 IMPORTED = "imported"

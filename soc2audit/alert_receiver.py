@@ -37,11 +37,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from soc2audit.evidence import append_evidence
+from soc2audit.evidence import ALERTS_PREFIX, append_evidence
 from soc2audit.fsutil import ensure_dir, iso_utc
 
 #: Day files of the alert notifications, beside the drift runs' ``results-`` files.
-ALERTS_PREFIX = "alerts"
 RECORD = "alert_notification"
 MAX_BODY_BYTES = 4 * 1024 * 1024
 ZERO_TIME_PREFIX = "0001-01-01"

@@ -27,6 +27,10 @@ DIR_MODE = 0o750
 FILE_MODE = 0o640
 #: Day files of the drift runs' result sets; the check-mode callback uses ``config-drift``.
 RESULTS_PREFIX = "results"
+#: The day files of the alert notifications (soc2audit/alert_receiver.py on the monitor,
+#: soc2audit/alert_import.py on the control node) and of the incidents (soc2audit/incidents.py).
+ALERTS_PREFIX = "alerts"
+INCIDENTS_PREFIX = "incidents"
 
 
 def jsonl(rows: Iterable[Mapping[str, Any]]) -> bytes:

@@ -41,11 +41,9 @@ from typing import Any
 import yaml
 
 from soc2audit.catalog import Catalog
-from soc2audit.evidence import append_evidence
+from soc2audit.evidence import ALERTS_PREFIX, INCIDENTS_PREFIX, append_evidence
 from soc2audit.fsutil import iso_utc, parse_moment, parse_utc
 
-INCIDENTS_PREFIX = "incidents"
-ALERTS_PREFIX = "alerts"
 RECORD = "incident"
 FIELDS = ("from", "to", "hosts", "checks", "ticket", "rca_url", "summary")
 REQUIRED = ("from", "to", "hosts", "checks", "ticket", "rca_url")
