@@ -267,6 +267,9 @@ def lab_suite(arg: str | None) -> str:
 
 def ensure_host_tools() -> None:
     """Install what the lab needs on this machine (soc2audit/prereqs.py is the one list)."""
+    short = inotify_headroom(prereqs.can_install())
+    if short:
+        log(f"warning: {short}")
     absent = prereqs.missing("lab")
     if not absent:
         return
@@ -283,8 +286,41 @@ def ensure_host_tools() -> None:
         raise LabError(str(exc)) from None
 
 
+#: systemd in every container holds inotify instances of the machine's user; the kernel's
+#: default of 128 runs out with the lab, two molecule scenarios and the own-container tests up
+#: at once (units then fail to start with "Too many open files").
+INOTIFY_INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
+MIN_INOTIFY_INSTANCES = 1024
+
+
+def inotify_headroom(fix: bool, path: Path = INOTIFY_INSTANCES) -> str | None:
+    """None when fs.inotify.max_user_instances is high enough (or fixed, with ``fix`` as
+    root: the running kernel only, nothing persisted); else what to do about it."""
+    try:
+        now = int(path.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    if now >= MIN_INOTIFY_INSTANCES:
+        return None
+    if fix and os.geteuid() == 0:
+        try:
+            path.write_text(f"{MIN_INOTIFY_INSTANCES}\n")
+            log(f"raised fs.inotify.max_user_instances from {now} to {MIN_INOTIFY_INSTANCES}")
+            return None
+        except OSError as exc:
+            return f"cannot raise fs.inotify.max_user_instances ({now}): {exc}"
+    return (
+        f"fs.inotify.max_user_instances is {now}, below {MIN_INOTIFY_INSTANCES}: containers' "
+        f"systemd may fail to start units; as root: sysctl -w "
+        f"fs.inotify.max_user_instances={MIN_INOTIFY_INSTANCES}"
+    )
+
+
 def doctor(scope: str, install: bool, quiet: bool = False) -> int:
     """Name each missing command and its package; with `install`, install them (root)."""
+    short = inotify_headroom(install)
+    if short:
+        print(f"[lab] warning: {short}")
     lines, absent = prereqs.report(scope)
     for line in lines:
         if not quiet or line.startswith("MISSING"):

@@ -8,6 +8,7 @@ The apt configurations are shaped like the ones Debian 12/13 images ship (deb822
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -467,3 +468,18 @@ def test_removing_an_absent_host_only_runs_rm(monkeypatch: pytest.MonkeyPatch) -
     calls = _fake_podman(monkeypatch, {"podman container exists": 1}, "")
     lab.remove_container("t-gone")
     assert [c[:2] for c in calls] == [["podman", "container"], ["podman", "rm"]]
+
+
+def test_inotify_headroom_names_a_low_limit_and_raises_it_only_when_asked(tmp_path: Path) -> None:
+    limit = tmp_path / "max_user_instances"
+    limit.write_text("128\n")
+    why = lab.inotify_headroom(False, limit)
+    assert why and "is 128, below 1024" in why and "sysctl -w" in why
+    assert limit.read_text() == "128\n"
+    if os.geteuid() == 0:
+        assert lab.inotify_headroom(True, limit) is None
+        assert limit.read_text() == "1024\n"
+    limit.write_text("8192\n")
+    assert lab.inotify_headroom(True, limit) is None
+    assert limit.read_text() == "8192\n"
+    assert lab.inotify_headroom(True, tmp_path / "absent") is None
