@@ -41,7 +41,7 @@ from soc2audit.evidence import DIR_MODE, append_evidence, evidence_lock
 from soc2audit.exitcodes import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE
 from soc2audit.fsutil import ensure_dir, iso_utc, parse_utc
 from soc2audit.incidents import evidence_objects
-from soc2audit.module_utils.soc2_https import CA_PATH, CERT_PATH, KEY_PATH, Fetch, make_fetch
+from soc2audit.module_utils.soc2_https import Fetch, make_fetch
 
 UPTIME_PREFIX = "uptime"
 RECORD = "uptime_interval"
@@ -49,6 +49,13 @@ LOCK = ".uptime.lock"
 QUERY = "up"
 DEFAULT_URL = "https://127.0.0.1:9090"
 DEFAULT_STEP = 15.0
+#: The control node's client certificate and the CA chain, where the pki role (CA directory
+#: pki_ca_dir) and the opa role (opa_control_client_dir) put them by default; the lab's are
+#: under .lab/pki. Any certificate of our CA passes Prometheus' RequireAndVerifyClientCert.
+PKI_DIR = Path.home() / ".local" / "share" / "soc2audit" / "pki"
+CA_PATH = str(PKI_DIR / "ca-chain.pem")
+CERT_PATH = str(PKI_DIR / "clients" / "soc2audit-control.crt")
+KEY_PATH = str(PKI_DIR / "clients" / "soc2audit-control.key")
 #: Prometheus refuses a range query of more than 11,000 points per series; we ask in chunks.
 MAX_POINTS = 10000
 UP_ZERO = "up_zero"

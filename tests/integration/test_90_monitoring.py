@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BIN, REPO, env, get_host
+from conftest import BIN, REPO, env, get_host, inventory
 from test_50_drift import soc2audit_drift
 from test_60_nftables import address, connect
 
@@ -167,6 +167,62 @@ def test_a_scrape_without_client_certificate_is_refused() -> None:
 def test_edge2_cannot_reach_edge1_exporter() -> None:
     assert connect("monitor", "edge1", 9100) == "open"
     assert connect("edge2", "edge1", 9100) != "open"
+
+
+def up_value(instance: str) -> float | None:
+    """Prometheus' current ``up`` of the node job's target ``instance`` (None: no sample)."""
+    query = "https://localhost:9090/api/v1/query?query=up%7Binstance%3D%22" + instance + "%22%7D"
+    result = api(query)["data"]["result"]
+    return float(result[0]["value"][1]) if result else None
+
+
+def test_uptime_records_an_exporter_outage_as_prometheus_saw_it(tmp_path: Path) -> None:
+    """`soc2audit uptime` on the control node, over mTLS with the control node's client
+    certificate, finds edge2's exporter outage in ``up`` and records it once."""
+    lab = inventory()["all"]["vars"]
+    if "soc2audit_opa_cert" not in lab:
+        pytest.skip("the lab has no control node client certificate (no OPA server: no Go)")
+    edge2 = get_host("edge2")
+    evidence = tmp_path / "evidence"
+    stopped = time.time()
+    assert edge2.run("systemctl stop prometheus-node-exporter").rc == 0
+    try:
+        wait_for("edge2 down in Prometheus", lambda: up_value("edge2") == 0.0, timeout=30)
+    finally:
+        assert edge2.run("systemctl start prometheus-node-exporter").rc == 0
+    wait_for("edge2 up again", lambda: up_value("edge2") == 1.0, timeout=30)
+    restarted = time.time()
+    time.sleep(1)
+
+    def uptime() -> dict[str, Any]:
+        since = dt.datetime.fromtimestamp(stopped - 60, dt.UTC).isoformat()
+        until = dt.datetime.now(dt.UTC).isoformat()
+        out = soc2audit(
+            "uptime", "--from", since, "--to", until, "--step", "1", "--json",
+            "--prometheus", f"https://{address('monitor')}:9090", "--server-name", "monitor",
+            "--ca", lab["soc2audit_opa_ca"], "--cert", lab["soc2audit_opa_cert"],
+            "--key", lab["soc2audit_opa_key"], "--evidence-dir", str(evidence),
+        )  # fmt: skip
+        assert out.returncode == 0, out.stdout + out.stderr
+        return json.loads(out.stdout)
+
+    first = uptime()
+    rows = [
+        json.loads(line)
+        for path in sorted(evidence.glob("uptime-*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    mine = [r for r in rows if r.get("instance") == "edge2" and r.get("kind") == "up_zero"]
+    assert len(mine) == 1, (first, rows)
+    start, end = (_epoch(mine[0][k]) for k in ("start", "end"))
+    # Within a scrape interval (5 s in the lab) plus the scrape timeout of the real changes.
+    assert stopped - 1 <= start <= stopped + 10, (stopped, mine[0])
+    assert start < end <= restarted + 1, (restarted, mine[0])
+    assert not [r for r in rows if r.get("instance") != "edge2"], rows
+    # The same range again writes nothing: each interval is recorded once.
+    uptime()
+    again = sum(len(p.read_text().splitlines()) for p in evidence.glob("uptime-*.jsonl"))
+    assert again == len(rows), again
 
 
 def test_drift_reaches_prometheus_alertmanager_and_the_evidence(
