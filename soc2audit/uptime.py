@@ -243,14 +243,19 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
             "(docs/drift.md, Uptime intervals). Intervals already recorded are not written again."
         ),
     )
-    p.add_argument("--from", dest="since", type=moment, required=True, metavar="TIME|DATE")
+    p.add_argument("--from", dest="since", type=moment, metavar="TIME|DATE")
     p.add_argument(
         "--to",
         dest="until",
         type=end_moment,
-        required=True,
         metavar="TIME|DATE",
         help="end of the range (a date includes that day; a future end is cut to now)",
+    )
+    p.add_argument(
+        "--last",
+        type=float,
+        metavar="HOURS",
+        help="instead of --from/--to: the HOURS up to now (the timer of playbooks/schedule.yml)",
     )
     p.add_argument("--prometheus", default=DEFAULT_URL, metavar="URL", help="%(default)s")
     p.add_argument("--server-name", default="", help="name to verify (default: the URL's host)")
@@ -274,6 +279,17 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace, fetch: Fetch | None = None) -> int:
     now = parse_utc(args.now) if args.now else dt.datetime.now(dt.UTC)
+    if args.last is not None:
+        if args.since or args.until or args.last <= 0:
+            print(
+                "soc2audit: --last takes a positive number of hours, without --from/--to",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        args.since, args.until = now - dt.timedelta(hours=args.last), now
+    if args.since is None or args.until is None:
+        print("soc2audit: give --from and --to, or --last HOURS", file=sys.stderr)
+        return EXIT_USAGE
     until = min(args.until, now)
     if args.step <= 0 or until <= args.since:
         print("soc2audit: --step must be positive and --from before --to and now", file=sys.stderr)

@@ -391,6 +391,8 @@ SCHEDULE_VARS = {
     "soc2audit_schedule_python": "/usr/bin/python3",
     "soc2audit_schedule_user": "root",
     "soc2audit_schedule_interval": "*:0/30",
+    "soc2audit_schedule_uptime_prometheus": "https://monitor:9090",
+    "soc2audit_schedule_uptime_args": ["--server-name", "monitor"],
 }
 
 
@@ -403,7 +405,8 @@ def scheduled(lab_ready: list[str]) -> Iterator[None]:
         json.dumps({**SCHEDULE_VARS, "soc2audit_schedule_state": "disabled"}),
     )
     get_host("monitor").run(
-        "rm -f /etc/systemd/system/soc2audit-drift.* && systemctl daemon-reload"
+        "rm -f /etc/systemd/system/soc2audit-drift.* /etc/systemd/system/soc2audit-uptime.*"
+        " && systemctl daemon-reload"
     )
 
 
@@ -432,6 +435,13 @@ def test_schedule_installs_an_idempotent_timer(scheduled: None) -> None:
     digest_unit = monitor.file("/etc/systemd/system/soc2audit-evidence-digest.service")
     assert "EnvironmentFile=-/etc/soc2audit/evidence-anchor-s3.env" in digest_unit.content_string
     assert (REPO / ".lab" / "s3-secret-key").read_text().strip() not in first.stdout
+    # With the monitor's URL set, the uptime timer records the intervals of the last 26 hours.
+    assert monitor.service("soc2audit-uptime.timer").is_enabled
+    uptime_unit = monitor.file("/etc/systemd/system/soc2audit-uptime.service").content_string
+    assert (
+        "-m soc2audit uptime --project-dir /root --last 26 --prometheus https://monitor:9090"
+        " --server-name monitor\n"
+    ) in uptime_unit, uptime_unit
 
     before = unit
     bad = ansible_playbook(

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from soc2audit import alert_receiver, cli, uptime
-from soc2audit.exitcodes import EXIT_OK, EXIT_RUN_FAILED
+from soc2audit.exitcodes import EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE
 from soc2audit.uptime import UptimeError, derive_intervals, matrix, read_uptime
 
 FIXTURES = Path(__file__).parent / "fixtures" / "uptime"
@@ -198,3 +198,21 @@ def test_a_certificate_not_of_our_ca_is_refused(
     argv[argv.index("--key") + 1] = str(stranger.key_path)
     assert cli.main(argv) == EXIT_RUN_FAILED
     assert not (tmp_path / "evidence").exists()
+
+
+def test_last_hours_is_the_range_up_to_now_and_excludes_from_to(
+    prometheus: dict[str, Any], lab: Any, tmp_path: Path
+) -> None:
+    evidence = tmp_path / "evidence"
+    argv = command(prometheus, lab, evidence, "control")
+    del argv[1:5]  # --from X --to Y
+    argv[argv.index("--now") + 1] = "2026-12-06T10:05:00Z"
+    assert cli.main([*argv, "--last", "0.0833333334"]) == EXIT_OK
+    rows = [
+        json.loads(line) for line in (evidence / "uptime-2026-12-06.jsonl").read_text().splitlines()
+    ]
+    assert brief(rows) == EXPECTED
+    assert rows[0]["derived"]["to"] == "2026-12-06T10:05:00Z"
+    assert cli.main([*argv, "--last", "1", "--from", "2026-12-06"]) == EXIT_USAGE
+    assert cli.main([*argv, "--last", "0"]) == EXIT_USAGE
+    assert cli.main(argv) == EXIT_USAGE  # neither --last nor --from/--to
