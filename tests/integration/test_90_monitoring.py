@@ -218,7 +218,9 @@ def test_uptime_records_an_exporter_outage_as_prometheus_saw_it(tmp_path: Path) 
     # Within a scrape interval (5 s in the lab) plus the scrape timeout of the real changes.
     assert stopped - 1 <= start <= stopped + 10, (stopped, mine[0])
     assert start < end <= restarted + 1, (restarted, mine[0])
-    assert not [r for r in rows if r.get("instance") != "edge2"], rows
+    # Other targets are not judged: a lab converged a minute ago may still show a target's first
+    # scrape as missing samples at the range's start.
+    assert [r["kind"] for r in rows if r.get("instance") == "edge2"] == ["up_zero"], rows
     # The same range again writes nothing: each interval is recorded once.
     uptime()
     again = sum(len(p.read_text().splitlines()) for p in evidence.glob("uptime-*.jsonl"))
