@@ -31,8 +31,10 @@ def _shown(path: Path) -> Path:
 
 def _monitoring(inv: dict, lab_vars: dict) -> None:
     """How to reach Prometheus and Alertmanager on the lab's monitor: both listen with mTLS
-    (a client certificate from the lab CA), Prometheus on 9090 for the monitors only (firewall),
-    Alertmanager on the monitor's loopback; from this machine through an SSH tunnel."""
+    (a client certificate from the lab CA). Prometheus' 9090 is open to the monitors and to this
+    machine (the control node: `soc2audit uptime`), which has its own client certificate when
+    the lab has an OPA server (roles/opa issues it); Alertmanager listens on the monitor's
+    loopback, reached from here through an SSH tunnel."""
     monitors = (inv["all"]["children"].get("monitors") or {}).get("hosts") or {}
     for host, hvars in monitors.items():
         ssh = lab_vars.get("ansible_ssh_common_args", "")
@@ -51,6 +53,17 @@ def _monitoring(inv: dict, lab_vars: dict) -> None:
             "  through it    curl --cacert ca-chain.pem --cert prometheus-scrape-fullchain.crt"
             " --key prometheus-scrape.key https://localhost:9090/api/v1/targets (copies)"
         )
+        cert, key_file = lab_vars.get("soc2audit_opa_cert"), lab_vars.get("soc2audit_opa_key")
+        if cert and key_file:
+            ca = lab_vars.get("soc2audit_opa_ca", "ca-chain.pem")
+            print(
+                f"  from here     curl --cacert {ca} --cert {cert} --key {key_file}"
+                f" https://{hvars['ansible_host']}:9090/api/v1/targets"
+            )
+            print(
+                f"  uptime        .venv/bin/soc2audit uptime --last 24 --prometheus"
+                f" https://{hvars['ansible_host']}:9090 --ca {ca} --cert {cert} --key {key_file}"
+            )
         print(
             f"  alert records on {host}: /var/lib/soc2audit/evidence/alerts-*.jsonl (spool); "
             "each drift run of it brings them into evidence/alerts-*.jsonl here"
