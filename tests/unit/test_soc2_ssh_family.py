@@ -11,7 +11,9 @@ from a Debian 12 lab container, OpenSSH 9.2p1):
   weak: a 2048-bit RSA and a DSA key made for the recording);
 * ``sshd_T_bad_cipher.stderr``: sshd refusing an unknown cipher name;
 * ``ssh_Q_bookworm.txt``: the role's preflight command (``ssh -Q`` lists and the RSA key size);
-* ``systemctl_show_ssh.txt``: ``systemctl show`` of ssh.service, running and enabled.
+* ``systemctl_show_ssh.txt``: ``systemctl show`` of ssh.service, running and enabled;
+* ``ssh_Q_trixie.txt``, ``sshd_T_trixie_hardened.txt``: the same ``ssh -Q`` lists from the
+  Debian 13 image (OpenSSH 10.0p2), and its ``sshd -T`` of the file the role wrote on Debian 12.
 
 The module runs in-process with stub ``sshd``, ``ssh-keygen`` and ``systemctl`` programs that
 print those recordings.
@@ -76,8 +78,8 @@ def params(**over: Any) -> dict[str, Any]:
     return out
 
 
-def settings(name: str) -> dict[str, Any]:
-    return fam.parse_sshd_t((FIXTURES / f"sshd_T_bookworm_{name}.txt").read_text())
+def settings(name: str, suite: str = "bookworm") -> dict[str, Any]:
+    return fam.parse_sshd_t((FIXTURES / f"sshd_T_{suite}_{name}.txt").read_text())
 
 
 def keys(name: str) -> list[dict[str, Any]]:
@@ -100,8 +102,9 @@ def test_parse_collects_repeated_keywords() -> None:
     assert "allowgroups" not in settings("stock")
 
 
-def test_hardened_recording_passes_every_setting_check() -> None:
-    hard, p = settings("hardened"), params()
+@pytest.mark.parametrize("suite", ["bookworm", "trixie"])
+def test_hardened_recording_passes_every_setting_check(suite: str) -> None:
+    hard, p = settings("hardened", suite), params()
     forwarding = {**fam.FORWARDING_DEFAULTS}
     assert fam.assess_crypto(hard, p)[0] == "pass"
     assert fam.assess_equal(hard, forwarding, "forwarding")[0] == "pass"
@@ -213,7 +216,7 @@ def test_weak_pattern_matches_the_role_s() -> None:
 
     role_vars = yaml.safe_load((REPO / "roles/ssh_hardening/vars/main.yml").read_text())
     assert role_vars["_ssh_hardening_weak_re"] == fam.WEAK_RE.pattern
-    # Every name of the role's default profile is known to OpenSSH 9.2 and none is weak.
+    # Every name of the role's default profile is known to OpenSSH 9.2 and 10.0, none is weak.
     defaults = yaml.safe_load((REPO / "roles/ssh_hardening/defaults/main.yml").read_text())
     profile = {
         "cipher": defaults["ssh_hardening_ciphers"],
@@ -221,8 +224,11 @@ def test_weak_pattern_matches_the_role_s() -> None:
         "kex": defaults["ssh_hardening_kex_algorithms"],
         "key-sig": defaults["ssh_hardening_host_key_algorithms"],
     }
-    known = FILTERS.ssh_query((FIXTURES / "ssh_Q_bookworm.txt").read_text())
-    assert FILTERS.ssh_unknown(profile, known) == []
+    for suite in ("bookworm", "trixie"):
+        known = FILTERS.ssh_query((FIXTURES / f"ssh_Q_{suite}.txt").read_text())
+        assert FILTERS.ssh_unknown(profile, known) == [], suite
+    # OpenSSH 10 dropped DSA: the trixie lists have no ssh-dss.
+    assert "ssh-dss" not in known["key-sig"]
     assert not fam.weak([n for names in profile.values() for n in names])
 
 
