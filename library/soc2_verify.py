@@ -144,8 +144,8 @@ FAMILIES = registry(
     soc2_nft_family,
     soc2_log_family,
     soc2_mon_family,
-    soc2_auditd_family,
     soc2_ssh_family,
+    soc2_auditd_family,
 )
 
 
