@@ -24,8 +24,8 @@ extends_documentation_fragment:
 options:
   families:
     description:
-      - Family name (V(pki), V(time), V(net), V(aud), V(log), V(mon)) to that family's verifier
-        parameters. A family that is left out or V(null) is not run, and the control node
+      - Family name (V(pki), V(time), V(net), V(aud), V(log), V(mon), V(ssh)) to that family's
+        verifier parameters. A family that is left out or V(null) is not run, and the control node
         reports its checks as C(not_run).
       - Give O(families) or O(family_vars).
     type: dict
@@ -131,6 +131,7 @@ from ansible.module_utils import (
     soc2_mon_family,
     soc2_nft_family,
     soc2_pki_family,
+    soc2_ssh_family,
     soc2_time_family,
 )
 from ansible.module_utils.soc2_family import registry, run_families
@@ -143,6 +144,7 @@ FAMILIES = registry(
     soc2_nft_family,
     soc2_log_family,
     soc2_mon_family,
+    soc2_ssh_family,
     soc2_auditd_family,
 )
 

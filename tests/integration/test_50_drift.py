@@ -200,6 +200,17 @@ FAULTS: dict[str, dict[str, Any]] = {
         "expected": {"TIME-04", "TIME-09"},
         "layer": "timesync",
     },
+    # SSH on edge1: X11 forwarding turned on in sshd_config by hand and sshd reloaded (the
+    # verifier reads the effective settings, sshd -T, so only SSH-03 sees it).
+    "SSH": {
+        "host": "edge1",
+        "inject": (
+            "sed -i 's/^X11Forwarding no$/X11Forwarding yes/' /etc/ssh/sshd_config && "
+            "grep -qx 'X11Forwarding yes' /etc/ssh/sshd_config && systemctl reload ssh"
+        ),
+        "expected": {"SSH-03"},
+        "layer": "ssh_hardening",
+    },
 }
 
 
