@@ -53,11 +53,11 @@ def validate(p: Mapping[str, Any]) -> list[str]:
     problems = []
     for name in ("database", "summary_file"):
         if not str(p[name]).startswith("/"):
-            problems.append(f"fim.{name} must be an absolute path")
+            problems.append(f"{name} must be an absolute path")
     if p["approved_sha256"] and not SHA256_RE.match(p["approved_sha256"]):
-        problems.append("fim.approved_sha256 must be 64 lower-case hex digits or empty")
+        problems.append("approved_sha256 must be 64 lower-case hex digits or empty")
     if p["max_age_seconds"] <= 0:
-        problems.append("fim.max_age_seconds must be above 0")
+        problems.append("max_age_seconds must be above 0")
     return problems
 
 

@@ -65,18 +65,18 @@ def validate(p: Mapping[str, Any]) -> list[str]:
     problems = []
     for name in ("pending_command", "state_file"):
         if not str(p[name]).startswith("/"):
-            problems.append(f"patching.{name} must be an absolute path")
+            problems.append(f"{name} must be an absolute path")
     if not p["security_label"].strip():
-        problems.append("patching.security_label must not be empty")
+        problems.append("security_label must not be empty")
     if not TIME_RE.match(p["automatic_reboot_time"]):
         problems.append(
-            f"patching.automatic_reboot_time {p['automatic_reboot_time']!r} is not HH:MM"
+            f"automatic_reboot_time {p['automatic_reboot_time']!r} is not HH:MM"
         )
     for name in ("max_pending_days", "max_restart_days"):
         if p[name] < 0:
-            problems.append(f"patching.{name} must be 0 or more")
+            problems.append(f"{name} must be 0 or more")
     if not p["timers"]:
-        problems.append("patching.timers must name the apt timers")
+        problems.append("timers must name the apt timers")
     return problems
 
 

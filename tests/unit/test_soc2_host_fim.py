@@ -155,9 +155,9 @@ def test_the_check_script_refuses_a_database_that_is_not_approved(tmp_path: Path
 @pytest.mark.parametrize(
     ("over", "problem"),
     [
-        ({"database": "aide.db"}, "fim.database must be an absolute path"),
-        ({"approved_sha256": "ABC"}, "fim.approved_sha256 must be 64 lower-case hex digits or empty"),
-        ({"max_age_seconds": 0}, "fim.max_age_seconds must be above 0"),
+        ({"database": "aide.db"}, "database must be an absolute path"),
+        ({"approved_sha256": "ABC"}, "approved_sha256 must be 64 lower-case hex digits or empty"),
+        ({"max_age_seconds": 0}, "max_age_seconds must be above 0"),
     ],
 )
 def test_validate(tmp_path: Path, over: dict[str, Any], problem: str) -> None:

@@ -252,10 +252,10 @@ def test_validate() -> None:
         params(state_file="x.json", automatic_reboot_time="25:00", max_pending_days=-1, timers=[])
     )
     assert problems == [
-        "patching.state_file must be an absolute path",
-        "patching.automatic_reboot_time '25:00' is not HH:MM",
-        "patching.max_pending_days must be 0 or more",
-        "patching.timers must name the apt timers",
+        "state_file must be an absolute path",
+        "automatic_reboot_time '25:00' is not HH:MM",
+        "max_pending_days must be 0 or more",
+        "timers must name the apt timers",
     ]
 
 
