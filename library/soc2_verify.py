@@ -24,8 +24,8 @@ extends_documentation_fragment:
 options:
   families:
     description:
-      - Family name (V(pki), V(time), V(net), V(aud), V(log), V(mon)) to that family's verifier
-        parameters. A family that is left out or V(null) is not run, and the control node
+      - Family name (V(pki), V(time), V(net), V(aud), V(log), V(mon), V(host)) to that family's
+        verifier parameters. A family that is left out or V(null) is not run, and the control node
         reports its checks as C(not_run).
       - Give O(families) or O(family_vars).
     type: dict
@@ -127,6 +127,7 @@ durations:
 
 from ansible.module_utils import (
     soc2_auditd_family,
+    soc2_host_family,
     soc2_log_family,
     soc2_mon_family,
     soc2_nft_family,
@@ -143,6 +144,7 @@ FAMILIES = registry(
     soc2_nft_family,
     soc2_log_family,
     soc2_mon_family,
+    soc2_host_family,
     soc2_auditd_family,
 )
 
