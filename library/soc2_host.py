@@ -36,14 +36,27 @@ description:
   - "C(HOST-09): the output chain of the nftables table O(os.egress_table) is in the mode
     O(os.egress_mode) (V(accept): policy accept and no drop; V(allowlist): policy drop after
     established/related and loopback accepts), from C(nft -j list ruleset)."
-  - "C(HOST-10) .. C(HOST-14): not built yet (the patching and file_integrity roles)."
+  - "C(HOST-10) (O(patching)): the effective apt configuration (C(apt-config dump)) runs
+    unattended-upgrades for the host's C(<codename>-security) suite with periodic list refreshes
+    and upgrades, the reboot window is O(patching.automatic_reboot) at
+    O(patching.automatic_reboot_time), and each unit of O(patching.timers) is active and enabled."
+  - "C(HOST-11): no security update, held or not, first seen more than
+    O(patching.max_pending_days) days ago; C(HOST-12): no reboot (C(/run/reboot-required),
+    needrestart's kernel status) and no service restart (C(needrestart -b)) pending for more than
+    O(patching.max_restart_days) days. Both from one run of O(patching.pending_command)
+    C(--stdout) (the patching role's script: the live state merged with the first-seen dates in
+    O(patching.state_file))."
+  - "C(HOST-13) (O(fim)): the SHA-256 of O(fim.database) equals O(fim.approved_sha256), the digest
+    recorded on the control node. C(HOST-14): the summary of the last AIDE check
+    (O(fim.summary_file)) is younger than O(fim.max_age_seconds), was made with the approved
+    database and reports no added, removed or changed entry. AIDE itself is not run."
 version_added: "0.1.0"
 author:
   - soc2-audit-metrics contributors
 extends_documentation_fragment:
   - soc2_checks
 requirements:
-  - Linux; the os_hardening role for the O(os) part
+  - Linux; the os_hardening role for the O(os) part, the patching role for O(patching), the file_integrity role for O(fim)
 options:
   os:
     description:
@@ -163,6 +176,39 @@ options:
             V(not_applicable).
         type: bool
         default: false
+      pending_command:
+        description: The patching role's pending-updates script, run with C(--stdout).
+        type: str
+        default: /usr/local/lib/soc2audit/soc2-patching-pending
+      state_file:
+        description: Where the script's daily run keeps the first-seen dates.
+        type: str
+        default: /var/lib/soc2audit/patching/pending.json
+      security_label:
+        description: Release Label of the security suite.
+        type: str
+        default: Debian-Security
+      timers:
+        description: Units that must be active and enabled (C(HOST-10)).
+        type: list
+        elements: str
+        default: [apt-daily.timer, apt-daily-upgrade.timer, soc2audit-patching-pending.timer]
+      automatic_reboot:
+        description: The intended Unattended-Upgrade::Automatic-Reboot.
+        type: bool
+        default: false
+      automatic_reboot_time:
+        description: The intended reboot window (HH:MM), compared when reboots are on.
+        type: str
+        default: "02:30"
+      max_pending_days:
+        description: C(HOST-11) fails on a pending security update first seen longer ago.
+        type: int
+        default: 7
+      max_restart_days:
+        description: C(HOST-12) fails on a reboot or restart pending longer.
+        type: int
+        default: 7
   fim:
     description:
       - The file_integrity role's settings (C(_file_integrity_verify_params.fim)).
@@ -174,6 +220,27 @@ options:
             C(HOST-14) V(not_applicable).
         type: bool
         default: false
+      database:
+        description: The AIDE database.
+        type: str
+        default: /var/lib/aide/aide.db
+      approved_sha256:
+        description:
+          - The approved digest from the control node (lower-case hex); empty fails C(HOST-13).
+        type: str
+        default: ""
+      approved_source:
+        description: Where the approved digest comes from, for the messages.
+        type: str
+        default: ""
+      summary_file:
+        description: The summary the check service writes.
+        type: str
+        default: /var/log/aide/soc2-aide-summary.json
+      max_age_seconds:
+        description: C(HOST-14) fails when the last check is older.
+        type: int
+        default: 93600
 """
 
 EXAMPLES = r"""
@@ -189,6 +256,16 @@ EXAMPLES = r"""
       tmout: 900
   check_mode: false
   register: __os_hardening_verify
+
+- name: Verify unattended security upgrades and the AIDE database
+  soc2_host:
+    patching:
+      enabled: true
+      max_pending_days: 7
+    fim:
+      enabled: true
+      approved_sha256: "{{ lookup('ansible.builtin.file', 'aide/' ~ inventory_hostname ~ '.sha256').split() | first }}"
+  check_mode: false
 """
 
 RETURN = r"""
@@ -210,11 +287,15 @@ os:
   returned: always
   type: dict
 patching:
-  description: What the patching part read; empty when it is off.
+  description:
+    - What the patching part read (C(codename), C(pending) the script's merged state); empty
+      when it is off.
   returned: always
   type: dict
 fim:
-  description: What the fim part read; empty when it is off.
+  description:
+    - What the fim part read (C(database_sha256), C(summary) of the last check); empty when it
+      is off.
   returned: always
   type: dict
 """
