@@ -56,7 +56,8 @@ author:
 extends_documentation_fragment:
   - soc2_checks
 requirements:
-  - Linux; the os_hardening role for the O(os) part, the patching role for O(patching), the file_integrity role for O(fim)
+  - Linux; the os_hardening role for the O(os) part, the patching role for O(patching), the
+    file_integrity role for O(fim)
 options:
   os:
     description:
@@ -264,7 +265,8 @@ EXAMPLES = r"""
       max_pending_days: 7
     fim:
       enabled: true
-      approved_sha256: "{{ lookup('ansible.builtin.file', 'aide/' ~ inventory_hostname ~ '.sha256').split() | first }}"
+      # The digest the file_integrity role recorded on the control node.
+      approved_sha256: "{{ lookup('ansible.builtin.file', __record).split() | first }}"
   check_mode: false
 """
 

@@ -53,7 +53,11 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "timers": {
         "type": "list",
         "elements": "str",
-        "default": ["apt-daily.timer", "apt-daily-upgrade.timer", "soc2audit-patching-pending.timer"],
+        "default": [
+            "apt-daily.timer",
+            "apt-daily-upgrade.timer",
+            "soc2audit-patching-pending.timer",
+        ],
     },
     "automatic_reboot": {"type": "bool", "default": False},
     "automatic_reboot_time": {"type": "str", "default": "02:30"},
@@ -81,9 +85,7 @@ def validate(p: Mapping[str, Any]) -> list[str]:
     if not p["security_label"].strip():
         problems.append("security_label must not be empty")
     if not TIME_RE.match(p["automatic_reboot_time"]):
-        problems.append(
-            f"automatic_reboot_time {p['automatic_reboot_time']!r} is not HH:MM"
-        )
+        problems.append(f"automatic_reboot_time {p['automatic_reboot_time']!r} is not HH:MM")
     for name in ("max_pending_days", "max_restart_days"):
         if p[name] < 0:
             problems.append(f"{name} must be 0 or more")
@@ -191,7 +193,7 @@ def assess_unattended(
             f"Automatic-Reboot-Time is {observed['automatic_reboot_time']}, "
             f"not {p['automatic_reboot_time']}"
         )
-    for name, unit in units.items():
+    for unit in units.values():
         problems += unit.get("problems", [])
     if problems:
         return "fail", "; ".join(problems), observed
@@ -279,7 +281,8 @@ def assess_restarts(
     if kernel.get("status") in (2, 3):
         items.append(
             (
-                f"reboot into kernel {kernel.get('expected', '?')} (running {kernel.get('running', '?')})",
+                f"reboot into kernel {kernel.get('expected', '?')} "
+                f"(running {kernel.get('running', '?')})",
                 float(kernel.get("first_seen") or now),
             )
         )

@@ -128,11 +128,17 @@ def test_a_replaced_database_fails_host13_and_an_old_check_host14(tmp_path: Path
 
 def test_no_approved_digest_no_database_no_summary(tmp_path: Path) -> None:
     res = results(part.verify(None, params(tmp_path), now=NOW))
-    assert res["HOST-13"] == ("fail", f"{tmp_path}/aide.db: does not exist (the role initialises it)")
+    assert res["HOST-13"] == (
+        "fail",
+        f"{tmp_path}/aide.db: does not exist (the role initialises it)",
+    )
     assert res["HOST-14"][0] == "fail" and "the check never ran" in res["HOST-14"][1]
     host(tmp_path)
     res = results(part.verify(None, params(tmp_path), now=NOW))
-    assert res["HOST-13"][0] == "fail" and "no approved digest on the control node" in res["HOST-13"][1]
+    assert (
+        res["HOST-13"][0] == "fail"
+        and "no approved digest on the control node" in res["HOST-13"][1]
+    )
 
 
 def test_the_check_script_refuses_a_database_that_is_not_approved(tmp_path: Path) -> None:
