@@ -13,7 +13,8 @@
   aside) and the AIDE check service run.
 
 HOST-11 must fail on edge1 only and HOST-14 on edge2 only (no other HOST-10 .. HOST-14 result
-moves anywhere, and nothing outside them changes); the check's report line reaches the journal.
+moves anywhere, and nothing outside them changes); the check's report line reaches the journal
+and, shipped by edge2's log shipper, the aggregator's store.
 Then the package, the repository and the binary are restored, edge1's observation runs again and
 edge2 is re-converged (site.yml --tags file_integrity: the role runs the check again because the
 last one was not clean), and the second drift run passes HOST-10 .. HOST-14 everywhere.
@@ -28,6 +29,7 @@ from typing import Any
 
 from conftest import ansible_playbook, get_host
 from test_50_drift import not_clean, soc2audit_drift
+from test_80_logs import stored, wait_for
 
 MINE = {"HOST-10", "HOST-11", "HOST-12", "HOST-13", "HOST-14"}
 REPO_SCRIPT = Path(__file__).resolve().parent / "files" / "security_repo.sh"
@@ -90,6 +92,8 @@ def test_held_update_and_modified_binary_fail_their_check_on_their_host_only(
         assert summary["result"] == "changes" and summary["changed_paths"] == ["/usr/bin/tac"]
         journal = run(MODIFIED, "journalctl -t soc2-aide-check -o cat -n 20")
         assert '"event": "soc2audit_aide_check"' in journal
+        # edge2 ships its own messages: the check's journal line reaches the aggregator's store.
+        wait_for("the AIDE summary on the aggregator", lambda: stored(repr(summary["time"])), 60)
 
         _, _, rows = soc2audit_drift("--no-testinfra")
         mine, others_faulty = split(not_clean(rows))
