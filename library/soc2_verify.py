@@ -24,9 +24,9 @@ extends_documentation_fragment:
 options:
   families:
     description:
-      - Family name (V(pki), V(time), V(net), V(aud), V(log), V(mon), V(ssh)) to that family's
-        verifier parameters. A family that is left out or V(null) is not run, and the control node
-        reports its checks as C(not_run).
+      - Family name (V(pki), V(time), V(net), V(aud), V(log), V(mon), V(ssh), V(host)) to that
+        family's verifier parameters. A family that is left out or V(null) is not run, and the
+        control node reports its checks as C(not_run).
       - Give O(families) or O(family_vars).
     type: dict
   family_vars:
@@ -127,6 +127,7 @@ durations:
 
 from ansible.module_utils import (
     soc2_auditd_family,
+    soc2_host_family,
     soc2_log_family,
     soc2_mon_family,
     soc2_nft_family,
@@ -145,6 +146,7 @@ FAMILIES = registry(
     soc2_log_family,
     soc2_mon_family,
     soc2_ssh_family,
+    soc2_host_family,
     soc2_auditd_family,
 )
 

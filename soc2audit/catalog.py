@@ -44,11 +44,12 @@ FAMILIES: dict[str, str] = {
     "AUD": "Audit logging",
     "LOG": "Log shipping and retention",
     "MON": "Monitoring",
-    "EVD": "Evidence trail",
     "SSH": "SSH access",
+    "HOST": "Host baseline",
+    "EVD": "Evidence trail",
     "POL": "Fleet policies (Rego)",
 }
-ID_RE = re.compile(r"^(PKI|TIME|NET|AUD|LOG|MON|EVD|SSH|POL)-[0-9]{2}$")
+ID_RE = re.compile(r"^(PKI|TIME|NET|AUD|LOG|MON|SSH|HOST|EVD|POL)-[0-9]{2}$")
 #: The family whose checks judge the whole fleet (policies/*.rego), not one host: their rows
 #: belong to the pseudo-host ``fleet``, whose only group is FLEET_GROUP (not a valid Ansible group
 #: name, so no inventory group can take it).

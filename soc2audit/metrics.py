@@ -206,6 +206,29 @@ OBSERVATIONS: dict[str, Metric] = {
         "soc2audit_log_upload_last_success_timestamp_seconds",
         "Last run of the S3 uploader that uploaded everything sealed (Unix time)",
     ),
+    # HOST, the patching part (plugins/module_utils/soc2_host_patching.py)
+    "patching_pending_security_updates": Metric(
+        "soc2audit_patching_pending_security_updates",
+        "Security updates pending on the host, held ones included",
+    ),
+    "patching_oldest_pending_age": Metric(
+        "soc2audit_patching_oldest_pending_security_update_age_seconds",
+        "Time since the oldest pending security update was first seen (0 when none)",
+    ),
+    "patching_restart_pending_age": Metric(
+        "soc2audit_patching_restart_pending_age_seconds",
+        "Time since the oldest pending reboot or service restart was first seen (0 when none)",
+    ),
+    # HOST, the fim part (plugins/module_utils/soc2_host_fim.py)
+    "fim_last_check": Metric(
+        "soc2audit_fim_last_check_timestamp_seconds",
+        "When the last AIDE check ran (Unix time)",
+    ),
+    "fim_unapproved_entries": Metric(
+        "soc2audit_fim_unapproved_entries",
+        "Entries the last AIDE check found added, removed or changed against the approved database",
+        ("kind",),
+    ),
 }
 
 
