@@ -44,13 +44,21 @@ def sysctl_problems(sysctl: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def sysctl_order(name: str) -> tuple[int, str]:
+    """Forwarding first: the kernel resets accept_redirects (and more) of every interface when
+    ip_forward or a forwarding switch is written, so those go before everything else, in the
+    file (systemd-sysctl applies it in order at boot) and live."""
+    forwarding = name.endswith((".ip_forward", ".forwarding"))
+    return (0 if forwarding else 1, name)
+
+
 def sysctl_split(
     sysctl: Mapping[str, Any], container: str, prefixes: Sequence[str]
 ) -> dict[str, Any]:
     """``{"set": {name: value}, "skipped": [names]}``: in a container the non-namespaced names
     are skipped; elsewhere every name is set."""
     out: dict[str, Any] = {"set": {}, "skipped": []}
-    for name in sorted(sysctl):
+    for name in sorted(sysctl, key=sysctl_order):
         if container and is_skipped(name, prefixes):
             out["skipped"].append(name)
         else:
