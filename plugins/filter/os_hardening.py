@@ -75,11 +75,16 @@ def sysctl_drift(wanted: Mapping[str, Any], live_lines: Sequence[str]) -> dict[s
     names = list(wanted)
     if len(live_lines) != len(names):
         raise AnsibleFilterError(f"read {len(live_lines)} live values for {len(names)} sysctls")
-    return {
-        name: sysctl_value(wanted[name])
+    differ = {
+        name
         for name, line in zip(names, live_lines, strict=True)
         if " ".join(line.split()) != sysctl_value(wanted[name])
     }
+    # A forwarding switch that is written resets other settings (accept_redirects): then every
+    # name after it is written too, even one that was right before.
+    if any(sysctl_order(name)[0] == 0 for name in differ):
+        differ |= {name for name in names if sysctl_order(name)[0] == 1}
+    return {name: sysctl_value(wanted[name]) for name in sorted(differ, key=sysctl_order)}
 
 
 def mode_removal(mode: Any) -> str:

@@ -342,3 +342,11 @@ def test_forwarding_is_set_before_the_redirect_settings() -> None:
         "net.ipv6.conf.all.forwarding",
         "net.ipv4.conf.all.accept_redirects",
     ]
+    # ip_forward to write: accept_redirects, right before, is written after it all the same
+    live = ["1", "0", "0"]
+    ordered = filters.sysctl_split(wanted, "", [])["set"]
+    assert list(filters.sysctl_drift(ordered, live)) == [
+        "net.ipv4.ip_forward",
+        "net.ipv4.conf.all.accept_redirects",
+    ]
+    assert filters.sysctl_drift(ordered, ["0", "0", "0"]) == {}
