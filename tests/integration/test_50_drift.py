@@ -211,6 +211,14 @@ FAULTS: dict[str, dict[str, Any]] = {
         "expected": {"SSH-03"},
         "layer": "ssh_hardening",
     },
+    # HOST on edge2: a network sysctl changed at run time (ICMP redirects accepted again); the
+    # file in /etc/sysctl.d is untouched, the live value is what HOST-01 reads.
+    "HOST": {
+        "host": "edge2",
+        "inject": "sysctl -qw net.ipv4.conf.all.accept_redirects=1",
+        "expected": {"HOST-01"},
+        "layer": "os_hardening",
+    },
 }
 
 
