@@ -15,7 +15,7 @@ A part's ids are ``not_applicable`` ("the <role> role is not applied here") wher
 (``var: [_os_hardening_verify_params, ...]`` in playbooks/drift_check.yml), so one module run
 returns all fourteen ids on every host.
 
-The part interface (each part's module docstring repeats it):
+The part interface (the parts' docstrings point here):
 
 ``CHECK_IDS``
     The literal tuple of the part's ids, in order.

@@ -14,17 +14,8 @@ that): the SHA-256 of the AIDE database and the summary the check service wrote
 * HOST-14: the last check ran within ``max_age_seconds``, against the approved database, and
   found no added, removed or changed entry.
 
-Part interface (plugins/module_utils/soc2_host_family.py):
-
-``CHECK_IDS``
-    The literal tuple of the part's ids, in order.
-``ARGUMENT_SPEC``
-    The part's options; always ``enabled: {type: bool, default: False}``.
-``validate(p: Mapping) -> list[str]``
-    Parameter problems that need no host; the family calls it only when ``p["enabled"]``.
-``verify(module, p) -> dict``
-    Called only when ``p["enabled"]``: ``checks`` (one per id of the part, in order),
-    ``observations`` (a list, for the metrics file) and ``facts`` (a dict).
+A part of the HOST family: its interface (``CHECK_IDS``, ``ARGUMENT_SPEC``, ``validate``,
+``verify``) is documented once, in plugins/module_utils/soc2_host_family.py.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ its path, as a plain Python module, for the unit tests."""
 
 from __future__ import annotations
 
+import importlib.machinery
 import importlib.util
 from pathlib import Path
 from types import ModuleType
@@ -21,4 +22,15 @@ def load_plugin(relative: str | Path, name: str | None = None) -> ModuleType:
     assert spec is not None and spec.loader is not None, path
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def load_script(path: str | Path, name: str) -> ModuleType:
+    """A Python script the roles install without a .py suffix (roles/*/files/...), imported
+    from REPO_ROOT / path (an absolute path as it is) under ``name``."""
+    loader = importlib.machinery.SourceFileLoader(name, str(REPO_ROOT / path))
+    spec = importlib.util.spec_from_loader(name, loader)
+    assert spec is not None, path
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
     return module

@@ -7,17 +7,15 @@ answers as the LOG checks (plugins/module_utils/soc2_log_family.py)."""
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from ansible.module_utils import soc2_log_family as fam
+from plugin_loader import load_script
 
 from soc2audit.metrics import all_metrics
 
@@ -27,16 +25,7 @@ SHIP = Path(__file__).resolve().parent / "fixtures" / "log" / "shipper"
 ACTION = "soc2_forward"
 
 
-def _load() -> ModuleType:
-    loader = importlib.machinery.SourceFileLoader("log_shipper_metrics", str(SCRIPT))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-lsm = _load()
+lsm = load_script(SCRIPT, "log_shipper_metrics")
 
 
 def _promtool() -> str:

@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib.machinery
-import importlib.util
 import json
 import os
 import struct
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import jsonschema
 import pytest
+from plugin_loader import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "roles" / "log_aggregator" / "files" / "log-store"
@@ -32,16 +30,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures" / "log"
 UTC = dt.UTC
 
 
-def _load() -> ModuleType:
-    loader = importlib.machinery.SourceFileLoader("soc2audit_test_log_store", str(SCRIPT))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-ls = _load()
+ls = load_script(SCRIPT, "soc2audit_test_log_store")
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 SYSCALL = (

@@ -9,27 +9,16 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.machinery
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from plugin_loader import load_script
 
 SCRIPT = Path(__file__).resolve().parents[2] / "roles/log_aggregator/files/log-upload"
 
 
-def _load() -> ModuleType:
-    loader = importlib.machinery.SourceFileLoader("log_upload", str(SCRIPT))
-    spec = importlib.util.spec_from_loader("log_upload", loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-up = _load()
+up = load_script(SCRIPT, "log_upload")
 
 
 def _sealed(root: Path, rel: str, body: str = '{"n": 1}\n') -> Path:

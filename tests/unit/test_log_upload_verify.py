@@ -11,30 +11,19 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as dt
-import importlib.machinery
-import importlib.util
 import json
 import shutil
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from plugin_loader import load_script
 
 SCRIPT = Path(__file__).resolve().parents[2] / "roles/log_aggregator/files/log-upload"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "log" / "upload"
 
 
-def _load() -> ModuleType:
-    loader = importlib.machinery.SourceFileLoader("log_upload_v", str(SCRIPT))
-    spec = importlib.util.spec_from_loader("log_upload_v", loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-up = _load()
+up = load_script(SCRIPT, "log_upload_v")
 
 
 def _dates(value: Any) -> Any:

@@ -8,8 +8,6 @@ librelp 1.11 speaks it); the real imrelp is exercised by molecule/log_shipper_de
 from __future__ import annotations
 
 import datetime as dt
-import importlib.machinery
-import importlib.util
 import io
 import socket
 import ssl
@@ -18,28 +16,19 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from plugin_loader import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "roles" / "log_shipper" / "files" / "relp-forward"
 
 
-def _load() -> ModuleType:
-    loader = importlib.machinery.SourceFileLoader("relp_forward", str(SCRIPT))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-rf = _load()
+rf = load_script(SCRIPT, "relp_forward")
 
 
 # ---------------------------------------------------------------- framing

@@ -10,32 +10,22 @@ files, so it runs for real on files in tmp_path."""
 from __future__ import annotations
 
 import hashlib
-import importlib.machinery
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from ansible.module_utils import soc2_host_fim as part
+from plugin_loader import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "host"
 NOW = 1_800_000_000.0
 
 
-def load_script() -> ModuleType:
-    path = REPO / "roles" / "file_integrity" / "files" / "soc2-aide-check"
-    loader = importlib.machinery.SourceFileLoader("soc2_aide_check", str(path))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-SCRIPT = load_script()
+SCRIPT = load_script(
+    REPO / "roles" / "file_integrity" / "files" / "soc2-aide-check", "soc2_aide_check"
+)
 
 
 def report(name: str) -> dict[str, Any]:

@@ -11,32 +11,22 @@ they follow needrestart's batch format (NEEDRESTART-KCUR/KEXP/KSTA)."""
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import json
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from ansible.module_utils import soc2_host_patching as part
+from plugin_loader import load_script
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "host"
 DAY = 86400.0
 
 
-def load_script() -> ModuleType:
-    path = REPO / "roles" / "patching" / "files" / "soc2-patching-pending"
-    loader = importlib.machinery.SourceFileLoader("soc2_patching_pending", str(path))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-SCRIPT = load_script()
+SCRIPT = load_script(
+    REPO / "roles" / "patching" / "files" / "soc2-patching-pending", "soc2_patching_pending"
+)
 
 
 def params(**over: Any) -> dict[str, Any]:
