@@ -31,7 +31,7 @@ ROLE = REPO / "roles" / "prometheus"
 TEMPLATE = ROLE / "templates" / "etc" / "prometheus" / "rules" / "soc2audit.rules.yml.j2"
 TESTS = REPO / "tests" / "unit" / "fixtures" / "prometheus" / "rules_test.yml"
 RUNBOOK = REPO / "docs" / "runbook.md"
-FAMILIES = ("pki", "time", "net", "aud", "log", "pol", "mon", "host", "evd")
+FAMILIES = ("pki", "time", "net", "aud", "log", "pol", "mon", "ssh", "host", "evd")
 
 
 def promtool() -> str | None:
