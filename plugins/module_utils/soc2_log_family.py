@@ -780,6 +780,10 @@ def parse_rsyslog_config(text: str) -> list[dict[str, Any]]:
     return out
 
 
+#: rsyslog's queue.size of an action queue when none is given (8.x), Disk queues included.
+RSYSLOG_ACTION_QUEUE_SIZE = "1000"
+
+
 def forward_contract(blocks: list[dict[str, Any]], ship: dict[str, Any]) -> dict[str, Any]:
     """LOG-02's configuration half: the action named ship['action_name'] forwards to the
     aggregator over mutual TLS with the aggregator's name as the one permitted peer, from a Disk
@@ -811,6 +815,8 @@ def forward_contract(blocks: list[dict[str, Any]], ship: dict[str, Any]) -> dict
         "port": action.get("port", "514" if relp else ""),
         "queue_type": action.get("queue.type", "Direct"),
         "resume_retry_count": action.get("action.resumeretrycount", "0"),
+        # rsyslog's default for an action queue, also a Disk one: 1000 messages.
+        "queue_size": action.get("queue.size", RSYSLOG_ACTION_QUEUE_SIZE),
     }
     want: dict[str, Any] = {
         "target": ship["aggregator_host"],
@@ -850,6 +856,12 @@ def forward_contract(blocks: list[dict[str, Any]], ship: dict[str, Any]) -> dict
             problems.append(f"driver is {driver or '-'}, not gtls or ossl")
     if ship["aggregator_name"]:
         want["permitted_peers"] = ship["aggregator_name"]
+    size = observed["queue_size"]
+    if not str(size).isdigit() or int(size) <= ship["max_backlog_messages"]:
+        problems.append(
+            f"queue.size is {size} messages, not above the backlog limit "
+            f"{ship['max_backlog_messages']}: a longer outage fills it and rsyslog discards"
+        )
     for key, value in want.items():
         if str(observed[key]).lower() != str(value).lower():
             problems.append(f"{key} is {observed[key] or '-'!s}, not {value}")

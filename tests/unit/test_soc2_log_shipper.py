@@ -75,6 +75,7 @@ def test_recorded_configuration_meets_the_forwarding_contract() -> None:
         "framing": "octet-counted",
         "queue_type": "Disk",
         "resume_retry_count": "-1",
+        "queue_size": "2000000",
     }
 
 
@@ -87,6 +88,9 @@ def test_recorded_configuration_meets_the_forwarding_contract() -> None:
         ('TCP_Framing="octet-counted"', "", "framing is traditional"),
         ('queue.type="Disk"', 'queue.type="LinkedList"', "queue_type is LinkedList"),
         ('action.resumeRetryCount="-1"', 'action.resumeRetryCount="10"', "resume_retry_count"),
+        # rsyslog's action-queue default (1000) when unset: CI of 2026-12-07 saw it discard.
+        ('queue.size="2000000" ', "", "queue.size is 1000 messages, not above the backlog limit"),
+        ('queue.size="2000000"', 'queue.size="10000"', "queue.size is 10000 messages"),
         ('port="26614"', 'port="6514"', "port is 6514, not 26614"),
         ('name="soc2_forward"', 'name="other"', "no omfwd action named soc2_forward"),
     ],
