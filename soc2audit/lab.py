@@ -938,8 +938,10 @@ def write_inventory(
         f"    soc2_lab_network: {lab.network}",
         f"    soc2_lab_state_dir: {STATE}",
         f"    pki_ca_dir: {STATE / 'pki'}",
-        # The approved AIDE database digests of the lab's hosts (roles/file_integrity).
-        f"    file_integrity_approved_dir: {STATE / 'aide'}",
+        # The approved AIDE database digests of the lab's hosts (roles/file_integrity), one
+        # directory per lab: the trixie test lab's hosts have the main lab's names and converge
+        # beside it (the CI of 8699d1b: each overwrote the other's edge1 and aggregator digests).
+        f"    file_integrity_approved_dir: {STATE / 'aide' / lab.prefix}",
         "    # The containers share this machine's clock: no daemon may set it (timesync docs).",
         "    timesync_no_clock_control: true",
         "    # No route to public NTP from here: the aggregator serves its own clock to the fleet.",
