@@ -47,8 +47,16 @@ def connect(src: str, dst: str, port: int) -> str:
     return out.strip()
 
 
-def fresh_ssh(host: str, timeout: int = 4) -> subprocess.CompletedProcess[str]:
-    """A new SSH connection (own TCP handshake, no multiplexing) from this machine."""
+def fresh_ssh(
+    host: str,
+    *options: str,
+    timeout: int = 4,
+    user: str | None = None,
+    key: str | None = None,
+    run_timeout: float | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """A new SSH connection (own TCP handshake, no multiplexing) from this machine, running
+    `true`, with extra client options, as another user or key when given."""
     lab_vars = inventory()["all"]["vars"]
     cmd = [
         "ssh",
@@ -61,12 +69,14 @@ def fresh_ssh(host: str, timeout: int = 4) -> subprocess.CompletedProcess[str]:
         "-o",
         "BatchMode=yes",
         "-i",
-        lab_vars["ansible_ssh_private_key_file"],
+        key or lab_vars["ansible_ssh_private_key_file"],
         *lab_vars["ansible_ssh_common_args"].split(),
-        f"{lab_vars['ansible_user']}@{address(host)}",
+        *options,
+        f"{user or lab_vars['ansible_user']}@{address(host)}",
         "true",
     ]
-    return subprocess.run(cmd, text=True, capture_output=True, timeout=timeout + 10, check=False)
+    limit = run_timeout if run_timeout is not None else timeout + 10
+    return subprocess.run(cmd, text=True, capture_output=True, timeout=limit, check=False)
 
 
 def sha(host: str, command: str) -> str:

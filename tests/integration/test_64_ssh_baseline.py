@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ansible_playbook, get_host, inventory, recap
-from test_60_nftables import address, sha
+from conftest import ansible_playbook, get_host, recap
+from test_60_nftables import fresh_ssh, sha
 
 PROBE_USER = "soc2sshprobe"
 CONFIG = "sha256sum /etc/ssh/sshd_config /etc/ssh/ssh_host_*"
@@ -28,27 +28,8 @@ CONFIG = "sha256sum /etc/ssh/sshd_config /etc/ssh/ssh_host_*"
 def new_ssh(
     host: str, *options: str, user: str | None = None, key: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """A new SSH connection (own TCP handshake, no multiplexing) from this machine, running
-    `true`, with extra client options."""
-    lab_vars = inventory()["all"]["vars"]
-    cmd = [
-        "ssh",
-        "-o",
-        "ControlMaster=no",
-        "-o",
-        "ControlPath=none",
-        "-o",
-        "ConnectTimeout=5",
-        "-o",
-        "BatchMode=yes",
-        "-i",
-        key or lab_vars["ansible_ssh_private_key_file"],
-        *lab_vars["ansible_ssh_common_args"].split(),
-        *options,
-        f"{user or lab_vars['ansible_user']}@{address(host)}",
-        "true",
-    ]
-    return subprocess.run(cmd, text=True, capture_output=True, timeout=30, check=False)
+    """test_60's fresh connection with this module's timeouts (5 s to connect, 30 s in all)."""
+    return fresh_ssh(host, *options, timeout=5, user=user, key=key, run_timeout=30)
 
 
 def test_control_node_gets_in_over_a_new_connection_on_every_host(
