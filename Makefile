@@ -18,7 +18,7 @@ INVENTORY ?= inventory/lab/hosts.yml
 MOLECULE_SCENARIOS ?=
 
 .PHONY: help prereqs setup lab lab-up lab-down lab-purge lab-status converge check-mode drift \
-        lint unit test test-fast molecule integration bench clean
+        lint unit test test-fast molecule integration suite bench clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -96,7 +96,12 @@ molecule: setup ## every role's molecule scenarios, two at a time, on the warm i
 integration: lab-up ## the lab tests (one converge, then idempotence); own-container tests beside them
 	$(BIN)/python -m soc2audit.ci integration
 
-test: ## everything CI runs: lint, unit, molecule, lab integration
+suite: lab-up ## the lab tests, and beside them (two at a time) every molecule scenario and own-container test file
+	$(BIN)/python -m soc2audit.lab image --warm >/dev/null
+	export SOC2_LAB_IMAGE=$$($(BIN)/python -m soc2audit.lab image --warm) SOC2_LAB_PREFIX=$$($(BIN)/python -m soc2audit.lab prefix); \
+	$(BIN)/python -m soc2audit.ci all
+
+test: ## everything CI runs: lint, unit, then molecule and the lab tests side by side (make suite)
 	@bash .ci/stages.sh
 
 bench: setup ## benchmarks (results recorded under bench/results)

@@ -26,6 +26,15 @@ Lock server) and never touch the lab. The lab
 stream's output is shown as it runs; the other stream's goes to
 `.cache/integration/own_containers.log` and is printed when both have finished. Either failing
 fails the run.
+
+`python -m soc2audit.ci all` (what `make test` runs after lint and unit) does both at once: the
+lab stream runs as above, and beside it a pool of `-j` workers (default 2) takes the side jobs,
+every molecule scenario and every own-containers test file, longest first (by the seconds kept in
+`.ci/job-seconds.json`, refreshed from `.cache/ci/jobs.json` after a run). The lab stream is a
+chain of tests that wait on daemons much of the time (timers, alert evaluation, rollbacks); the
+side jobs fill those waits. Each side job writes its own log (`.cache/molecule/<scenario>.log`,
+`.cache/integration/<file>.log`); a failing one's tail is printed when it ends, and a table of
+every job and stream is printed and kept in `.cache/ci/jobs.json`.
 """
 
 from __future__ import annotations
@@ -93,14 +102,25 @@ def say(msg: str) -> None:
         print(msg, flush=True)
 
 
-def run_one(scenario: str, molecule: str) -> Outcome:
-    LOGS.mkdir(parents=True, exist_ok=True)
-    log = LOGS / f"{scenario}.log"
-    say(f"== molecule {scenario}: started")
+@dataclass(frozen=True)
+class Job:
+    """One side job of `all`: a molecule scenario or an own-containers test file."""
+
+    name: str
+    argv: tuple[str, ...]
+    log: Path
+    kind: str  # "molecule" or "pytest"
+
+
+def run_job(job: Job) -> Outcome:
+    """Run one job with its output in its log; print its start, its end and, when it fails, the
+    tail of its log."""
+    job.log.parent.mkdir(parents=True, exist_ok=True)
+    say(f"== {job.kind} {job.name}: started")
     start = time.monotonic()
-    with log.open("w") as out:
+    with job.log.open("w") as out:
         proc = subprocess.run(
-            [molecule, "test", "-s", scenario],
+            list(job.argv),
             cwd=REPO,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -108,13 +128,23 @@ def run_one(scenario: str, molecule: str) -> Outcome:
             check=False,
         )
     took = time.monotonic() - start
-    outcome = Outcome(scenario, proc.returncode, took, log)
-    if proc.returncode == 0:
-        say(f"== molecule {scenario}: ok in {took:.0f}s")
+    # pytest exits 5 when a selection is empty: not a failure of the run.
+    rc = 0 if job.kind == "pytest" and proc.returncode == 5 else proc.returncode
+    outcome = Outcome(job.name, rc, took, job.log)
+    if rc == 0:
+        say(f"== {job.kind} {job.name}: ok in {took:.0f}s")
     else:
-        tail = "\n".join(log.read_text(errors="replace").splitlines()[-120:])
-        say(f"== molecule {scenario}: FAILED ({proc.returncode}) in {took:.0f}s\n{tail}")
+        tail = "\n".join(job.log.read_text(errors="replace").splitlines()[-120:])
+        say(f"== {job.kind} {job.name}: FAILED ({rc}) in {took:.0f}s\n{tail}")
     return outcome
+
+
+def molecule_job(scenario: str, molecule: str) -> Job:
+    return Job(scenario, (molecule, "test", "-s", scenario), LOGS / f"{scenario}.log", "molecule")
+
+
+def run_one(scenario: str, molecule: str) -> Outcome:
+    return run_job(molecule_job(scenario, molecule))
 
 
 def run_all(names: list[str], jobs: int, molecule: str) -> list[Outcome]:
@@ -134,7 +164,9 @@ INTEGRATION_LOGS = REPO / ".cache" / "integration"
 OWN = "own_containers"
 
 
-def pytest_argv(marker: str, extra: list[str]) -> list[str]:
+def pytest_argv(
+    marker: str, extra: list[str], paths: tuple[str, ...] = ("tests/integration",)
+) -> list[str]:
     """One stream's pytest command line: the integration tests selected by `marker`."""
     pytest = str(Path(sys.executable).parent / "pytest")
     return [
@@ -146,7 +178,7 @@ def pytest_argv(marker: str, extra: list[str]) -> list[str]:
         "-m",
         marker,
         *extra,
-        "tests/integration",
+        *paths,
     ]
 
 
@@ -190,26 +222,13 @@ def integration(extra: list[str]) -> int:
     return lab_rc or own_rc
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="soc2audit-ci", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    p_mol = sub.add_parser("molecule", help="run molecule scenarios, -j at a time")
-    p_mol.add_argument("scenario", nargs="*", help="default: every scenario under molecule/")
-    p_mol.add_argument("-j", "--jobs", type=int, default=int(os.environ.get("SOC2_CI_JOBS", 2)))
-    p_int = sub.add_parser("integration", help="the lab tests, own-container tests beside them")
-    p_int.add_argument("pytest_args", nargs="*", help="extra pytest arguments for both streams")
-    args = parser.parse_args(argv)
-    if args.cmd == "integration":
-        return integration(args.pytest_args)
-    if not os.environ.get("SOC2_LAB_IMAGE"):
-        print("SOC2_LAB_IMAGE is not set (make molecule sets it)", file=sys.stderr)
-        return 64
+def prepare(names: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The scenarios of `names` that can run here, and why each other one cannot. Provides the
+    OPA binary the opa scenarios install. ValueError names an unknown scenario."""
     known = scenarios()
-    names = args.scenario or known
     unknown = [s for s in names if s not in known]
     if unknown:
-        print(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(known)}")
-        return 64
+        raise ValueError(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(known)}")
     if any(s.startswith("opa_") for s in names) and not os.environ.get(OPA_ENV):
         # The opa scenarios install the OPA binary built with `go install` (cached per machine);
         # where it cannot be had, their requires.yml skips them with the reason.
@@ -220,28 +239,160 @@ def main(argv: list[str] | None = None) -> int:
     skipped = {s: r for s in names if (r := skip_reason(s)) is not None}
     for scenario, reason in skipped.items():
         say(f"== molecule {scenario}: skipped ({reason})")
-    molecule = str(Path(sys.executable).parent / "molecule")
-    started = time.monotonic()
-    outcomes = run_all([s for s in names if s not in skipped], args.jobs, molecule)
-    total = time.monotonic() - started
-    print(table(outcomes))
-    for scenario in skipped:
-        print(f"{scenario:<24} {'-':>6}   skipped")
-    print(f"{'wall clock':<24} {total:6.0f}s  ({args.jobs} at a time)")
+    return [s for s in names if s not in skipped], skipped
+
+
+def write_durations(
+    jobs: int, wall: float, outcomes: list[Outcome], skipped: Mapping[str, str]
+) -> None:
+    """`.cache/molecule/durations.json`: the molecule scenarios' durations and outcomes."""
     LOGS.mkdir(parents=True, exist_ok=True)
     (LOGS / "durations.json").write_text(
         json.dumps(
             {
-                "jobs": args.jobs,
-                "wall_seconds": round(total, 1),
+                "jobs": jobs,
+                "wall_seconds": round(wall, 1),
                 "scenarios": {o.scenario: round(o.seconds, 1) for o in outcomes},
                 "failed": [o.scenario for o in outcomes if o.rc != 0],
-                "skipped": skipped,
+                "skipped": dict(skipped),
             },
             indent=2,
         )
         + "\n"
     )
+
+
+#: Expected seconds of each side job (from a CI run's .cache/ci/jobs.json): longest first.
+HINTS = REPO / ".ci" / "job-seconds.json"
+#: A job with no recorded duration (a new scenario or test file) is assumed to take this long.
+DEFAULT_SECONDS = 120.0
+JOBS_RECORD = REPO / ".cache" / "ci" / "jobs.json"
+
+
+def own_container_files(extra: list[str]) -> list[str]:
+    """The integration test files with tests marked own_containers (pytest's own collection).
+    A file that cannot be collected is left out here: the lab stream collects every file and
+    fails on it."""
+    argv = [*pytest_argv(OWN, extra), "--collect-only", "--continue-on-collection-errors"]
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, check=False)
+    found = sorted({ln.split("::", 1)[0] for ln in proc.stdout.splitlines() if "::" in ln})
+    if not found and proc.returncode not in (0, 5):
+        raise RuntimeError(f"collecting the {OWN} tests failed:\n{proc.stdout}{proc.stderr}")
+    return found
+
+
+def longest_first(jobs: list[Job], hints: Mapping[str, float]) -> list[Job]:
+    """Longest expected job first (so the pool's workers finish close together); ties by name."""
+    return sorted(jobs, key=lambda j: (-float(hints.get(j.name, DEFAULT_SECONDS)), j.name))
+
+
+def load_hints(path: Path = HINTS) -> dict[str, float]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): float(v) for k, v in data.items() if isinstance(v, int | float)}
+
+
+def run_everything(jobs: int, extra: list[str], names: list[str]) -> int:
+    """The lab stream, and beside it the side jobs (molecule scenarios and own-containers test
+    files) on `jobs` workers. Every failure is reported; any fails the run."""
+    runnable, skipped = prepare(names)
+    molecule = str(Path(sys.executable).parent / "molecule")
+    side = [molecule_job(s, molecule) for s in runnable]
+    for path in own_container_files(extra):
+        name = Path(path).name
+        side.append(
+            Job(
+                name,
+                tuple(pytest_argv(OWN, extra, (path,))),
+                INTEGRATION_LOGS / f"{name}.log",
+                "pytest",
+            )
+        )
+    side = longest_first(side, load_hints())
+    started = time.monotonic()
+    say(f"== lab tests here; {len(side)} side jobs beside them, {jobs} at a time")
+    lab = subprocess.Popen(pytest_argv(f"not {OWN}", extra), cwd=REPO, stdin=subprocess.DEVNULL)
+    try:
+        outcomes = run_all_jobs(side, jobs)
+        side_wall = time.monotonic() - started
+        lab_rc = lab.wait()
+    except BaseException:
+        lab.terminate()
+        raise
+    lab_wall = time.monotonic() - started
+    failed = [o.scenario for o in outcomes if o.rc != 0]
+    lines = ["--- side jobs (slowest first)"]
+    for o in sorted(outcomes, key=lambda o: -o.seconds):
+        lines.append(
+            f"{o.scenario:<32} {o.seconds:6.0f}s  {'ok' if o.rc == 0 else f'FAILED ({o.rc})'}"
+        )
+    for scenario in skipped:
+        lines.append(f"{scenario:<32} {'-':>6}   skipped")
+    lines.append("--- streams (seconds from the start)")
+    lines.append(f"{'lab tests':<32} {lab_wall:6.0f}s  exit {lab_rc}")
+    lines.append(f"{'side jobs':<32} {side_wall:6.0f}s  {len(failed)} failed, {jobs} at a time")
+    say("\n".join(lines))
+    molecule_outcomes = [o for o in outcomes if o.scenario in runnable]
+    write_durations(jobs, side_wall, molecule_outcomes, skipped)
+    JOBS_RECORD.parent.mkdir(parents=True, exist_ok=True)
+    JOBS_RECORD.write_text(
+        json.dumps(
+            {
+                "lab_seconds": round(lab_wall),
+                "side_seconds": round(side_wall),
+                "jobs": {o.scenario: round(o.seconds) for o in outcomes},
+                "failed": failed + (["lab tests"] if lab_rc else []),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    return 1 if failed or lab_rc else 0
+
+
+def run_all_jobs(side: list[Job], jobs: int) -> list[Outcome]:
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(run_job, side))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="soc2audit-ci", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p_mol = sub.add_parser("molecule", help="run molecule scenarios, -j at a time")
+    p_mol.add_argument("scenario", nargs="*", help="default: every scenario under molecule/")
+    p_mol.add_argument("-j", "--jobs", type=int, default=int(os.environ.get("SOC2_CI_JOBS", 2)))
+    p_int = sub.add_parser("integration", help="the lab tests, own-container tests beside them")
+    p_int.add_argument("pytest_args", nargs="*", help="extra pytest arguments for both streams")
+    p_all = sub.add_parser(
+        "all", help="the lab tests, and beside them every molecule scenario and own-containers file"
+    )
+    p_all.add_argument("-j", "--jobs", type=int, default=int(os.environ.get("SOC2_CI_JOBS", 2)))
+    p_all.add_argument("pytest_args", nargs="*", help="extra pytest arguments for the tests")
+    args = parser.parse_args(argv)
+    if args.cmd == "integration":
+        return integration(args.pytest_args)
+    if not os.environ.get("SOC2_LAB_IMAGE"):
+        print("SOC2_LAB_IMAGE is not set (make molecule and make suite set it)", file=sys.stderr)
+        return 64
+    if args.cmd == "all":
+        return run_everything(args.jobs, args.pytest_args, scenarios())
+    names = args.scenario or scenarios()
+    try:
+        runnable, skipped = prepare(names)
+    except ValueError as exc:
+        print(exc)
+        return 64
+    molecule = str(Path(sys.executable).parent / "molecule")
+    started = time.monotonic()
+    outcomes = run_all(runnable, args.jobs, molecule)
+    total = time.monotonic() - started
+    print(table(outcomes))
+    for scenario in skipped:
+        print(f"{scenario:<24} {'-':>6}   skipped")
+    print(f"{'wall clock':<24} {total:6.0f}s  ({args.jobs} at a time)")
+    write_durations(args.jobs, total, outcomes, skipped)
     return 0 if all(o.rc == 0 for o in outcomes) else 1
 
 

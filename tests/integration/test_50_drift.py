@@ -155,6 +155,38 @@ def test_clean_lab_passes_every_check_and_writes_every_output(lab_ready: list[st
     assert "Total:" in (OUT / "summary.txt").read_text()
 
 
+# -------------------------------------------------------------- check-mode drift (callback)
+
+
+def test_check_mode_changes_nothing_but_records_hand_made_drift(lab_ready: list[str]) -> None:
+    """site.yml in check mode on the converged lab: no host reports a change except edge2, whose
+    chrony.conf was edited by hand, and that change is recorded as timesync config drift. (The
+    lab's only check-mode run of the whole site: it also proves check mode clean elsewhere.)"""
+    edited = get_host("edge2").run("echo 'maxdistance 16' >> /etc/chrony/chrony.conf")
+    assert edited.rc == 0
+    try:
+        proc = ansible_playbook("playbooks/site.yml", "--check", check=True)
+        records = [
+            json.loads(line) for line in (OUT / "config_drift.jsonl").read_text().splitlines()
+        ]
+        drift = [r for r in records if r["kind"] == "config_drift"]
+        assert drift, proc.stdout[-3000:]
+        assert {r["host"] for r in drift} == {"edge2"}
+        assert all(r["role"] == "timesync" for r in drift), drift
+        assert any("chrony" in r["task"].lower() for r in drift), drift
+        summaries = {r["host"]: r for r in records if r["kind"] == "host_summary"}
+        assert set(summaries) == set(lab_ready)
+        assert summaries["edge2"]["changed_tasks"] == len(drift)
+        assert all(summaries[h]["changed_tasks"] == 0 for h in lab_ready if h != "edge2")
+        counts = recap(proc.stdout)
+        assert counts["edge2"]["changed"] >= 1
+        assert {h: counts[h]["changed"] for h in lab_ready if h != "edge2"} == {
+            h: 0 for h in lab_ready if h != "edge2"
+        }
+    finally:
+        reconverge("edge2", "timesync")
+
+
 # ------------------------------------------------------------------------ fault injection
 
 FAULTS: dict[str, dict[str, Any]] = {
@@ -374,31 +406,6 @@ def test_unreachable_host_is_not_run_and_keeps_its_last_metrics(
             env=podman_env,
             check=True,
         )
-
-
-# -------------------------------------------------------------- check-mode drift (callback)
-
-
-def test_check_mode_site_records_role_drift(lab_ready: list[str]) -> None:
-    edited = get_host("edge2").run("echo 'maxdistance 16' >> /etc/chrony/chrony.conf")
-    assert edited.rc == 0
-    try:
-        proc = ansible_playbook("playbooks/site.yml", "--check", check=True)
-        records = [
-            json.loads(line) for line in (OUT / "config_drift.jsonl").read_text().splitlines()
-        ]
-        drift = [r for r in records if r["kind"] == "config_drift"]
-        assert drift, proc.stdout[-3000:]
-        assert {r["host"] for r in drift} == {"edge2"}
-        assert all(r["role"] == "timesync" for r in drift), drift
-        assert any("chrony" in r["task"].lower() for r in drift), drift
-        summaries = {r["host"]: r for r in records if r["kind"] == "host_summary"}
-        assert set(summaries) == set(lab_ready)
-        assert summaries["edge2"]["changed_tasks"] == len(drift)
-        assert all(summaries[h]["changed_tasks"] == 0 for h in lab_ready if h != "edge2")
-        assert recap(proc.stdout)["edge2"]["changed"] >= 1
-    finally:
-        reconverge("edge2", "timesync")
 
 
 # ------------------------------------------------------------------------ scheduled runs

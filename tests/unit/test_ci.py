@@ -6,6 +6,7 @@ with the reason printed and recorded (the fluent_bit scenarios without a fluent-
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +91,86 @@ def test_skipped_scenarios_cost_nothing_and_are_reported(
     durations = json.loads((tmp_path / "logs" / "durations.json").read_text())
     assert set(durations["skipped"]) == {"fluent_bit_default", "fluent_bit_alternative"}
     assert durations["scenarios"] == {"pki_default": 1.0}
+
+
+# ------------------------------------------------------------------ `all`: side jobs beside the lab
+
+
+def test_side_jobs_run_longest_first_and_unknown_ones_get_the_default() -> None:
+    jobs = [ci.Job(n, ("true",), Path(f"/tmp/{n}.log"), "molecule") for n in ("a", "b", "c", "d")]
+    hints = {"a": 10.0, "b": 300.0, "c": ci.DEFAULT_SECONDS}
+    # d has no record: it counts as DEFAULT_SECONDS and ties with c, broken by name.
+    assert [j.name for j in ci.longest_first(jobs, hints)] == ["b", "c", "d", "a"]
+
+
+def test_the_committed_hints_name_every_scenario_and_own_container_file() -> None:
+    hints = ci.load_hints()
+    missing = [s for s in ci.scenarios() if ci.skip_reason(s, {ci.OPA_ENV: __file__}) is None]
+    missing = [s for s in missing if s not in hints]
+    files = [Path(f).name for f in ci.own_container_files([])]
+    assert files, "no own_containers test file was collected"
+    missing += [f for f in files if f not in hints]
+    assert not missing, f"add to .ci/job-seconds.json (from .cache/ci/jobs.json): {missing}"
+
+
+def test_broken_or_missing_hints_are_no_hints(tmp_path: Path) -> None:
+    assert ci.load_hints(tmp_path / "none.json") == {}
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    assert ci.load_hints(bad) == {}
+    mixed = tmp_path / "mixed.json"
+    mixed.write_text('{"a": 5, "b": "slow"}')
+    assert ci.load_hints(mixed) == {"a": 5.0}
+
+
+@pytest.mark.parametrize(
+    ("kind", "code", "rc"), [("pytest", 5, 0), ("pytest", 1, 1), ("molecule", 5, 5)]
+)
+def test_a_job_is_judged_by_its_exit_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, code: int, rc: int
+) -> None:
+    script = f"import sys; print('line one'); sys.exit({code})"
+    job = ci.Job("j", (sys.executable, "-c", script), tmp_path / "j.log", kind)
+    outcome = ci.run_job(job)
+    assert outcome.rc == rc
+    assert (tmp_path / "j.log").read_text() == "line one\n"
+    out = capsys.readouterr().out
+    # A failing job's log tail is printed; a passing one's is not.
+    assert ("line one" in out) is (rc != 0)
+
+
+def test_everything_runs_the_lab_stream_and_every_side_job(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ran: list[str] = []
+    lab_argv: list[list[str]] = []
+
+    def fake_jobs(side: list[ci.Job], jobs: int) -> list[ci.Outcome]:
+        ran.extend(j.name for j in side)
+        return [ci.Outcome(j.name, 1 if j.name == "pki_default" else 0, 2.0, j.log) for j in side]
+
+    class FakeLab:
+        def __init__(self, argv: list[str], **_: Any) -> None:
+            lab_argv.append(argv)
+
+        def wait(self) -> int:
+            return 0
+
+    monkeypatch.setattr(ci, "run_all_jobs", fake_jobs)
+    monkeypatch.setattr(ci.subprocess, "Popen", FakeLab)
+    monkeypatch.setattr(ci, "own_container_files", lambda extra: ["tests/integration/test_x.py"])
+    monkeypatch.setattr(ci, "LOGS", tmp_path / "logs")
+    monkeypatch.setattr(ci, "JOBS_RECORD", tmp_path / "ci" / "jobs.json")
+    monkeypatch.setenv(ci.OPA_ENV, __file__)
+    monkeypatch.delenv("SOC2_FLUENT_BIT_DEB", raising=False)
+    rc = ci.run_everything(2, [], ["pki_default", "timesync_default", "fluent_bit_default"])
+    assert rc == 1  # pki_default failed
+    assert sorted(ran) == ["pki_default", "test_x.py", "timesync_default"]
+    assert lab_argv and "not own_containers" in lab_argv[0]
+    record = json.loads((tmp_path / "ci" / "jobs.json").read_text())
+    assert record["failed"] == ["pki_default"]
+    assert set(record["jobs"]) == {"pki_default", "timesync_default", "test_x.py"}
+    molecule = json.loads((tmp_path / "logs" / "durations.json").read_text())
+    assert set(molecule["scenarios"]) == {"pki_default", "timesync_default"}
+    assert "fluent_bit_default" in molecule["skipped"]
+    assert "pki_default" in capsys.readouterr().out
