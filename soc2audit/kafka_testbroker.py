@@ -175,6 +175,7 @@ class KafkaTestBroker:
             )
             if fmt.returncode != 0:
                 raise RuntimeError(f"StorageTool format: {fmt.stdout[-2000:]}{fmt.stderr[-2000:]}")
+        start_at = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             self.java("kafka.Kafka", str(config)),
@@ -184,10 +185,10 @@ class KafkaTestBroker:
         )
         deadline = time.monotonic() + 180
         while True:
-            text = self.log_path.read_text(errors="replace")
-            if "Kafka Server started" in text.split("Kafka Server shut down")[-1] or (
-                "started (kafka.server.KafkaRaftServer)" in text
-            ):
+            with self.log_path.open("rb") as fh:
+                fh.seek(start_at)
+                text = fh.read().decode(errors="replace")
+            if "Kafka Server started" in text:
                 with contextlib.suppress(OSError):
                     socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
                     return
