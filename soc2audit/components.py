@@ -255,8 +255,19 @@ def ensure_kafka(log: bool = True) -> Path:
         if absent:
             raise ComponentError(f"the resolved Kafka classpath lacks {', '.join(absent)}")
         # The archive the lab copies to each broker host (one transfer instead of ~90 files).
+        # Laid out like the upstream tarball (one top directory, the jars in libs/), so the
+        # role unpacks either the same way.
         subprocess.run(
-            ["tar", "-C", str(work), "-czf", str(work / "libs.tar.gz"), "libs"], check=True
+            [
+                "tar",
+                "-C",
+                str(work),
+                f"--transform=s,^libs,kafka-{KAFKA_VERSION}/libs,",
+                "-czf",
+                str(work / "libs.tar.gz"),
+                "libs",
+            ],
+            check=True,
         )
         if libs.exists():
             shutil.rmtree(libs)
