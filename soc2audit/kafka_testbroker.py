@@ -33,14 +33,8 @@ def classpath() -> str:
     named = os.environ.get("SOC2_KAFKA_CLASSPATH")
     if named:
         return Path(named).read_text(encoding="utf-8").strip()
-    ensure = getattr(components, "ensure_kafka", None)
-    if ensure is None:
-        raise RuntimeError("no Kafka classpath: soc2audit.components has no kafka component yet")
-    found = ensure()
-    path = Path(found)
-    if path.is_dir():
-        return ":".join(str(p) for p in sorted(path.glob("*.jar")))
-    return path.read_text(encoding="utf-8").strip()
+    libs = components.ensure_kafka(log=False)
+    return ":".join(str(p) for p in sorted(libs.glob("*.jar")))
 
 
 def _openssl(tmp: Path, *args: str) -> None:

@@ -84,6 +84,24 @@ def main() -> int:
             out[str(tp.partition)] = {"committed": done, "high": high, "lag": high - done}
         consumer.close()
         print(json.dumps(out, sort_keys=True))
+    elif cmd == "read":
+        # The "msg" field of every message below the given offsets: {"<partition>": offset}.
+        topic, upto = args[0], {int(k): v for k, v in json.loads(args[1]).items()}
+        consumer = Consumer({**conf, "group.id": "soc2audit-test-reader", "enable.auto.commit": False})
+        consumer.assign([TopicPartition(topic, p, 0) for p, end in upto.items() if end > 0])
+        left = {p: end for p, end in upto.items() if end > 0}
+        out: list[str] = []
+        while left:
+            msg = consumer.poll(10)
+            if msg is None:
+                raise SystemExit(f"read: nothing more, still wanted {left}")
+            if msg.error() or msg.partition() not in left or msg.offset() >= left[msg.partition()]:
+                continue
+            out.append(json.loads(msg.value())["msg"])
+            if msg.offset() + 1 >= left[msg.partition()]:
+                del left[msg.partition()]
+        consumer.close()
+        print(json.dumps(out))
     else:
         raise SystemExit(f"unknown command {cmd}")
     return 0
