@@ -48,7 +48,10 @@ def throwaway_pki(tmp: Path, clients: tuple[str, ...] = CLIENTS) -> Path:
     _openssl(tmp, "req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
              "-subj", "/CN=soc2audit kafka test CA")  # fmt: skip
     for name, ext in [
-        ("broker", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n"),
+        (
+            "broker",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n",
+        ),
         *[(c, "extendedKeyUsage=clientAuth\n") for c in clients],
     ]:
         (tmp / f"{name}.ext").write_text(ext)
@@ -160,8 +163,15 @@ class KafkaTestBroker:
             config.write_text(self.properties(), encoding="utf-8")
             cluster = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             fmt = subprocess.run(
-                self.java("kafka.tools.StorageTool", "format", "-t", cluster, "-c", str(config),
-                          heap="-Xmx256m"),  # fmt: skip
+                self.java(
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster,
+                    "-c",
+                    str(config),
+                    heap="-Xmx256m",
+                ),
                 check=False,
                 capture_output=True,
                 text=True,

@@ -1836,9 +1836,7 @@ def check_upload(
 KAFKA_ARCHIVE_STATE_VERSION = 1
 
 
-def assess_kafka_archive(
-    state: Any, now: float, max_lag: int, max_age: int
-) -> dict[str, Any]:
+def assess_kafka_archive(state: Any, now: float, max_lag: int, max_age: int) -> dict[str, Any]:
     """LOG-12 from log-kafka-archive's state file (written after every batch and every 10 s):
     fresh, lag per partition (high watermark minus the committed offset) within ``max_lag`` in
     total, no store error. A stale file means the consumer is not running (or stuck)."""
@@ -1877,9 +1875,7 @@ def assess_kafka_archive(
     return {"problems": problems, "lag": lag, "age": age}
 
 
-def check_kafka_archive(
-    agg: dict[str, Any], now: float, observations: list[Any]
-) -> dict[str, Any]:
+def check_kafka_archive(agg: dict[str, Any], now: float, observations: list[Any]) -> dict[str, Any]:
     """LOG-12: not_applicable without the Kafka tier's archive consumer on this host."""
     if not agg["kafka_archive_enabled"]:
         return make_check(

@@ -6,7 +6,8 @@ python3-confluent-kafka (librdkafka 2.0.2), never with a client from PyPI: what 
 
     kafka_tool.py CONF topic-create TOPIC PARTITIONS REPLICAS
     kafka_tool.py CONF produce TOPIC HOST FIRST COUNT       # soc2_wire lines, numbered events
-    kafka_tool.py CONF offsets TOPIC GROUP                  # JSON: committed, high, lag per partition
+    kafka_tool.py CONF offsets TOPIC GROUP                  # committed, high, lag per partition
+    kafka_tool.py CONF read TOPIC '{"0": 100}'              # "msg" of each message below
 
 CONF is a JSON file of librdkafka settings (bootstrap.servers, ssl.*). Output is JSON.
 """
@@ -43,7 +44,8 @@ def wire(host: str, n: int) -> str:
 
 
 def main() -> int:
-    conf = json.load(open(sys.argv[1], encoding="utf-8"))
+    with open(sys.argv[1], encoding="utf-8") as fh:
+        conf = json.load(fh)
     cmd, args = sys.argv[2], sys.argv[3:]
     if cmd == "topic-create":
         topic, parts, replicas = args[0], int(args[1]), int(args[2])
@@ -52,7 +54,7 @@ def main() -> int:
         for future in fs.values():
             try:
                 future.result()
-            except Exception as exc:  # noqa: BLE001 - TOPIC_ALREADY_EXISTS is fine
+            except Exception as exc:
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise
         print(json.dumps({"topic": topic}))
@@ -87,7 +89,9 @@ def main() -> int:
     elif cmd == "read":
         # The "msg" field of every message below the given offsets: {"<partition>": offset}.
         topic, upto = args[0], {int(k): v for k, v in json.loads(args[1]).items()}
-        consumer = Consumer({**conf, "group.id": "soc2audit-test-reader", "enable.auto.commit": False})
+        consumer = Consumer(
+            {**conf, "group.id": "soc2audit-test-reader", "enable.auto.commit": False}
+        )
         consumer.assign([TopicPartition(topic, p, 0) for p, end in upto.items() if end > 0])
         left = {p: end for p, end in upto.items() if end > 0}
         out: list[str] = []

@@ -73,7 +73,9 @@ class Client:
         self.name = name
         self.broker = broker
 
-    def run(self, *argv: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *argv: str, check: bool = True, timeout: float = 300
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
             ["podman", "exec", self.name, *argv],
             text=True,
@@ -98,7 +100,16 @@ class Client:
     def start(self, pidfile: Path, *argv: str) -> subprocess.Popen[str]:
         log = (pidfile.with_suffix(".log")).open("a")
         return subprocess.Popen(
-            ["podman", "exec", self.name, "sh", "-c", f'echo $$ > {pidfile}; exec "$@"', "sh", *argv],
+            [
+                "podman",
+                "exec",
+                self.name,
+                "sh",
+                "-c",
+                f'echo $$ > {pidfile}; exec "$@"',
+                "sh",
+                *argv,
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             text=True,
@@ -120,16 +131,35 @@ def client(broker: kafka_testbroker.KafkaTestBroker) -> Iterator[Client]:
         image = lab.ensure_warm_image("bookworm")
     subprocess.run(["podman", "rm", "-f", name], capture_output=True, check=False)
     subprocess.run(
-        ["podman", "run", "-d", "--name", name, "--network", "host",
-         "-v", f"{broker.tmp}:{broker.tmp}", "-v", f"{REPO}:/src:ro",
-         image, "sleep", "infinity"],  # fmt: skip
+        [
+            "podman",
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "host",
+            "-v",
+            f"{broker.tmp}:{broker.tmp}",
+            "-v",
+            f"{REPO}:/src:ro",
+            image,
+            "sleep",
+            "infinity",
+        ],
         check=True,
         capture_output=True,
     )
     try:
         box = Client(name, broker)
-        box.run("sh", "-c", "DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
-                "--no-install-recommends rsyslog rsyslog-kafka python3-confluent-kafka", timeout=600)  # fmt: skip
+        packages = "rsyslog rsyslog-kafka python3-confluent-kafka"
+        apt = "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends"
+        box.run(
+            "sh",
+            "-c",
+            f"{apt} {packages}",
+            timeout=600,
+        )
         yield box
     finally:
         subprocess.run(["podman", "rm", "-f", "-t", "2", name], capture_output=True, check=False)

@@ -40,7 +40,9 @@ def run(tmp_path: Path, state: Any, now: float, enabled: bool = True) -> tuple[d
 def test_a_caught_up_consumer_passes_with_its_lag_per_partition(tmp_path: Path) -> None:
     check, obs = run(tmp_path, CAUGHT_UP, UPDATED + 12)
     assert check["check_id"] == "LOG-12" and check["result"] == "pass", check
-    lags = {o["labels"]["partition"]: o["value"] for o in obs if o["key"] == "log_kafka_consumer_lag"}
+    lags = {
+        o["labels"]["partition"]: o["value"] for o in obs if o["key"] == "log_kafka_consumer_lag"
+    }
     assert lags == {"0": 0, "1": 0, "2": 0}
     assert {o["labels"]["topic"] for o in obs if o["key"] == "log_kafka_consumer_lag"} == {
         "soc2audit.audit"
