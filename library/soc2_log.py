@@ -66,6 +66,12 @@ description:
     V(false)."
   - "C(LOG-11): the writer counted no record whose claimed host differs from its certificate
     identity and no quarantined message, today or yesterday (UTC)."
+  - "C(LOG-12): with the Kafka tier's archive consumer on this host
+    (O(aggregator.kafka_archive_enabled)), its state file (O(aggregator.kafka_archive_state_path),
+    no network call) is at most O(aggregator.kafka_max_state_age_seconds) old, the lag summed
+    over the topic's partitions (high watermark minus committed offset) is at most
+    O(aggregator.kafka_max_lag_messages), and no store error was counted.
+    V(not_applicable) otherwise."
 version_added: "0.1.0"
 author:
   - soc2-audit-metrics contributors
@@ -316,6 +322,26 @@ options:
           - Where procfs is mounted (tests point it elsewhere).
         type: path
         default: /proc
+      kafka_archive_enabled:
+        description:
+          - The Kafka tier's archive consumer (C(log-kafka-archive)) runs on this host (C(LOG-12)).
+        type: bool
+        default: false
+      kafka_archive_state_path:
+        description:
+          - The archive consumer's state file, read for C(LOG-12).
+        type: path
+        default: /var/lib/soc2audit/log-store/kafka-archive.json
+      kafka_max_lag_messages:
+        description:
+          - Most messages the archive consumer may be behind the topic, summed over its partitions (C(LOG-12)).
+        type: int
+        default: 10000
+      kafka_max_state_age_seconds:
+        description:
+          - Oldest the consumer's state file may be (it is rewritten every 10 s while it runs) (C(LOG-12)).
+        type: int
+        default: 300
 notes:
   - The fluent_bit engine's shipper checks are not part of this module yet.
 """

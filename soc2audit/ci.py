@@ -59,6 +59,8 @@ REPO = Path(__file__).resolve().parent.parent
 LOGS = REPO / ".cache" / "molecule"
 #: The OPA binary the opa_* scenarios install (molecule/opa_*/requires.yml).
 OPA_ENV = "SOC2_OPA_BINARY"
+#: The Kafka broker classpath archive the kafka_* scenarios install (molecule/kafka_*/requires.yml).
+KAFKA_ENV = "SOC2_KAFKA_ARCHIVE"
 _print_lock = threading.Lock()
 
 
@@ -236,6 +238,13 @@ def prepare(names: list[str]) -> tuple[list[str], dict[str, str]]:
             os.environ[OPA_ENV] = str(components.ensure("opa"))
         except components.ComponentError as exc:
             say(f"== no OPA binary for the opa scenarios: {exc}")
+    if any(s.startswith("kafka_") for s in names) and not os.environ.get(KAFKA_ENV):
+        # The kafka scenarios install the broker classpath resolved from Maven Central (cached
+        # per machine); where Maven cannot have it, their requires.yml skips them with the reason.
+        try:
+            os.environ[KAFKA_ENV] = str(components.kafka_archive())
+        except components.ComponentError as exc:
+            say(f"== no Kafka classpath for the kafka scenarios: {exc}")
     skipped = {s: r for s in names if (r := skip_reason(s)) is not None}
     for scenario, reason in skipped.items():
         say(f"== molecule {scenario}: skipped ({reason})")

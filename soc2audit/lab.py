@@ -57,8 +57,16 @@ HOSTS: dict[str, tuple[str, ...]] = {
     "edge2": ("edge",),
     "aggregator": ("aggregators", "timeservers"),
     "monitor": ("monitors",),
+    # The Kafka tier (roles/kafka): three combined brokers and KRaft controllers. Not part of the
+    # default lab (CI's budget): they come up when named in SOC2_LAB_HOSTS, as `make lab-scale`
+    # does (the Kafka fleet lab under its own prefix, <prefix>-kfk).
+    "kafka1": ("kafka",),
+    "kafka2": ("kafka",),
+    "kafka3": ("kafka",),
 }
-GROUPS = ("edge", "aggregators", "timeservers", "monitors")
+#: Hosts a lab has only when SOC2_LAB_HOSTS names them.
+OPTIONAL_HOSTS = ("kafka1", "kafka2", "kafka3")
+GROUPS = ("edge", "aggregators", "timeservers", "monitors", "kafka")
 #: The host of the lab's OPA server (group opa_servers, when the binary can be had).
 OPA_HOST = "monitor"
 # Group variables of the generated inventory (YAML lines under the group), as in
@@ -115,6 +123,37 @@ GROUP_VARS: dict[str, list[str]] = {
         "  prometheus_alertmanager_group_wait: 1s",
         "  prometheus_alertmanager_group_interval: 5s",
     ],
+    # The brokers present their host certificate (usage both: also their client certificate
+    # towards each other) and hold the admin identity's (a super user) for the role's topic and
+    # ACL management and soc2-kafka-admin. Heaps and buffers sized for three JVMs on two shared
+    # cores; the classpath is the Maven one (kafka_local_path, added by write_inventory).
+    "kafka": [
+        "vars:",
+        "  pki_certificate_requests:",
+        "    - name: host",
+        "      usage: both",
+        "    - name: kafka-admin",
+        "      usage: client",
+        "      common_name: kafka-admin",
+        "      sans: [kafka-admin]",
+        "  kafka_install_method: local_path",
+        "  kafka_heap_opts: -Xms256m -Xmx256m",
+        "  kafka_jvm_opts: [-XX:+UseSerialGC, -XX:TieredStopAtLevel=1, -XX:-UseContainerSupport,"
+        " -Djava.awt.headless=true]",
+        "  kafka_limit_nofile: 8192",
+        "  kafka_extra_properties:",
+        "    log.cleaner.dedupe.buffer.size: 16777216",
+        # The aggregator produces (its host certificate, CN aggregator); the archive consumer's
+        # certificate CN is archive-consumer (issued where it runs).
+        "  kafka_producer_principals: [aggregator]",
+        "  kafka_consumer_principals: [archive-consumer]",
+        "  nftables_group_services:",
+        "    - name: kafka",
+        "      ports: [9092, 9093]",
+        "      protocol: tcp",
+        "      apply_to: [kafka]",
+        "      allow_groups: [kafka, aggregators, edge]",
+    ],
 }
 
 
@@ -136,7 +175,7 @@ def lab_hosts() -> dict[str, tuple[str, ...]]:
     a smaller second lab such as the Debian 13 one in the integration tests."""
     wanted = [h.strip() for h in os.environ.get("SOC2_LAB_HOSTS", "").split(",") if h.strip()]
     if not wanted:
-        return dict(HOSTS)
+        return {h: g for h, g in HOSTS.items() if h not in OPTIONAL_HOSTS}
     unknown = [h for h in wanted if h not in HOSTS]
     if unknown:
         raise LabError(
@@ -778,6 +817,14 @@ def up(lab: Lab, retry_network: bool = True) -> dict[str, str]:
     ensure_network(lab)
     addresses: dict[str, str] = {}
     hosts = lab_hosts()
+    kafka_archive: Path | None = None
+    if any("kafka" in groups for groups in hosts.values()):
+        try:
+            kafka_archive = components.kafka_archive()
+        except components.ComponentError as exc:
+            # The lab says so and goes on without the Kafka tier.
+            log(f"no Kafka broker classpath, the lab skips the Kafka tier: {exc}")
+            hosts = {h: g for h, g in hosts.items() if "kafka" not in g}
     for host in hosts:
         name = lab.container(host)
         info = healthy(lab, host, image)
@@ -814,7 +861,7 @@ def up(lab: Lab, retry_network: bool = True) -> dict[str, str]:
         ensure_s3_credentials()
         store = {"binary": str(versitygw_binary()), "control_node": network_gateway(lab)}
     write_known_hosts(lab, addresses)
-    write_inventory(lab, addresses, key, store, opa_binary())
+    write_inventory(lab, addresses, key, store, opa_binary(), kafka_archive)
     return addresses
 
 
@@ -914,10 +961,11 @@ def write_inventory(
     key: Path,
     store: dict[str, str] | None = None,
     opa: Path | None = None,
+    kafka_archive: Path | None = None,
 ) -> None:
     """The lab inventory; with ``store``, the write-once store's settings (S3 on the monitor);
     with ``opa`` (the OPA binary), the group opa_servers (the monitor) and the drift run's OPA
-    settings."""
+    settings; with ``kafka_archive`` (the Maven classpath), the brokers' install source."""
     INVENTORY.parent.mkdir(parents=True, exist_ok=True)
     ssh_args = (
         f"-o UserKnownHostsFile={known_hosts_file(lab)} -o StrictHostKeyChecking=yes "
@@ -973,6 +1021,8 @@ def write_inventory(
             if group == "monitors":
                 group_lines = with_certificate(group_lines, STORE_CERTIFICATE)
             group_lines += store_group_vars(group, addresses[S3_STORE_HOST], store["control_node"])
+        if group == "kafka" and kafka_archive is not None:
+            group_lines += [f"  kafka_local_path: {kafka_archive}"]
         lines += [f"      {line}" for line in group_lines]
         lines.append("      hosts:" + ("" if members else " {}"))
         for host in members:

@@ -206,6 +206,15 @@ OBSERVATIONS: dict[str, Metric] = {
         "soc2audit_log_upload_last_success_timestamp_seconds",
         "Last run of the S3 uploader that uploaded everything sealed (Unix time)",
     ),
+    "log_kafka_consumer_lag": Metric(
+        "soc2audit_log_kafka_consumer_lag_messages",
+        "Messages of the Kafka audit topic not yet committed by the archive consumer (LOG-12)",
+        ("topic", "partition"),
+    ),
+    "log_kafka_archive_state_age": Metric(
+        "soc2audit_log_kafka_archive_state_age_seconds",
+        "Age of the Kafka archive consumer's state file at the drift run (LOG-12)",
+    ),
     # HOST, the patching part (plugins/module_utils/soc2_host_patching.py)
     "patching_pending_security_updates": Metric(
         "soc2audit_patching_pending_security_updates",

@@ -106,6 +106,22 @@ NEEDS: tuple[Need, ...] = (
         "components",
         apt=False,
     ),
+    # The Kafka tier (roles/kafka): the broker classpath is resolved from Maven Central with
+    # Maven (soc2audit.components kafka) and the Kafka CLI tools of the tests run on the control
+    # node's Java 17. The broker hosts get openjdk-17-jre-headless from the role (the lab image
+    # carries it).
+    Need(
+        "java",
+        "openjdk-17-jre-headless",
+        "runs the Kafka admin and client tools of the Kafka tier's tests (Java 17)",
+        "components",
+    ),
+    Need(
+        "mvn",
+        "maven",
+        "resolves the Kafka broker classpath from Maven Central (soc2audit.components kafka)",
+        "components",
+    ),
 )
 
 SCOPES = ("lab", "test", "components")

@@ -46,6 +46,7 @@ AGGREGATOR_CHECK_IDS: tuple[str, ...] = (
     "LOG-09",
     "LOG-10",
     "LOG-11",
+    "LOG-12",
 )
 CHECK_IDS: tuple[str, ...] = (
     "LOG-01",
@@ -59,6 +60,7 @@ CHECK_IDS: tuple[str, ...] = (
     "LOG-09",
     "LOG-10",
     "LOG-11",
+    "LOG-12",
 )
 
 FS_IOC_GETFLAGS = 0x80086601
@@ -101,6 +103,14 @@ AGGREGATOR_SPEC: dict[str, dict[str, Any]] = {
     "upload_max_delay_seconds": {"type": "int", "default": 7200},
     "review_period_days": {"type": "int", "default": 365},
     "proc_root": {"type": "path", "default": "/proc"},
+    # The Kafka tier's archive consumer (log-kafka-archive): LOG-12 reads its state file.
+    "kafka_archive_enabled": {"type": "bool", "default": False},
+    "kafka_archive_state_path": {
+        "type": "path",
+        "default": "/var/lib/soc2audit/log-store/kafka-archive.json",
+    },
+    "kafka_max_lag_messages": {"type": "int", "default": 10000},
+    "kafka_max_state_age_seconds": {"type": "int", "default": 300},
 }
 SHIPPER_SPEC: dict[str, dict[str, Any]] = {
     "enabled": {"type": "bool", "default": False},
@@ -139,7 +149,14 @@ def validate(params: dict[str, Any]) -> list[str]:
     agg = params["aggregator"]
     if not agg["enabled"]:
         return problems
-    for name in ("config_path", "storage_root", "state_dir", "upload_state_path", "proc_root"):
+    for name in (
+        "config_path",
+        "storage_root",
+        "state_dir",
+        "upload_state_path",
+        "kafka_archive_state_path",
+        "proc_root",
+    ):
         if not str(agg[name]).startswith("/"):
             problems.append(f"aggregator.{name} must be absolute")
     ports = [p["port"] for p in agg["peers"]]
@@ -1816,6 +1833,90 @@ def check_upload(
     )
 
 
+KAFKA_ARCHIVE_STATE_VERSION = 1
+
+
+def assess_kafka_archive(state: Any, now: float, max_lag: int, max_age: int) -> dict[str, Any]:
+    """LOG-12 from log-kafka-archive's state file (written after every batch and every 10 s):
+    fresh, lag per partition (high watermark minus the committed offset) within ``max_lag`` in
+    total, no store error. A stale file means the consumer is not running (or stuck)."""
+    problems: list[str] = []
+    if not isinstance(state, dict) or state.get("version") != KAFKA_ARCHIVE_STATE_VERSION:
+        return {
+            "problems": ["no state file of the archive consumer (log-kafka-archive never ran)"],
+            "lag": {},
+            "age": None,
+        }
+    updated = _parse_utc(state.get("updated"))
+    age = None if updated is None else max(now - updated, 0.0)
+    if age is None or age > max_age:
+        problems.append(
+            f"the archive consumer's state is {'undated' if age is None else f'{age:.0f} s old'}"
+            f" (more than {max_age} s): the consumer is not running or is stuck"
+        )
+    lag: dict[str, int] = {}
+    for part, entry in sorted((state.get("partitions") or {}).items()):
+        if isinstance(entry, dict) and isinstance(entry.get("lag"), int):
+            lag[str(part)] = entry["lag"]
+    total = sum(lag.values())
+    if not lag:
+        problems.append("the archive consumer has no partition of the topic assigned")
+    if total > max_lag:
+        behind = ", ".join(f"{p}: {n}" for p, n in lag.items() if n)
+        problems.append(
+            f"the archive consumer is {total} message(s) behind the topic (more than {max_lag};"
+            f" per partition {behind})"
+        )
+    errors = (state.get("counts") or {}).get("store_errors", 0)
+    if errors:
+        problems.append(
+            f"{errors} store error(s) since the consumer started (last: {state.get('last_error')})"
+        )
+    return {"problems": problems, "lag": lag, "age": age}
+
+
+def check_kafka_archive(agg: dict[str, Any], now: float, observations: list[Any]) -> dict[str, Any]:
+    """LOG-12: not_applicable without the Kafka tier's archive consumer on this host."""
+    if not agg["kafka_archive_enabled"]:
+        return make_check(
+            "LOG-12",
+            "not_applicable",
+            None,
+            None,
+            "no Kafka archive consumer on this aggregator (log_aggregator_kafka_enabled and "
+            "log_aggregator_kafka_archive_enabled)",
+        )
+    path = agg["kafka_archive_state_path"]
+    state = _read_json(path)
+    result = assess_kafka_archive(
+        state, now, agg["kafka_max_lag_messages"], agg["kafka_max_state_age_seconds"]
+    )
+    topic = (state or {}).get("topic", "") if isinstance(state, dict) else ""
+    for part, lag in result["lag"].items():
+        observations.append(
+            {
+                "key": "log_kafka_consumer_lag",
+                "labels": {"topic": str(topic), "partition": part},
+                "value": lag,
+            }
+        )
+    if result["age"] is not None:
+        observations.append(
+            {"key": "log_kafka_archive_state_age", "labels": {}, "value": round(result["age"], 3)}
+        )
+    return _check(
+        "LOG-12",
+        result["problems"],
+        {"lag": result["lag"], "state_age_seconds": result["age"], "state_file": path},
+        {
+            "max_lag_messages": agg["kafka_max_lag_messages"],
+            "max_state_age_seconds": agg["kafka_max_state_age_seconds"],
+        },
+        f"the archive consumer is {sum(result['lag'].values())} message(s) behind on "
+        f"{len(result['lag'])} partition(s), state {result['age'] or 0:.0f} s old",
+    )
+
+
 def verify_aggregator(agg: dict[str, Any], now: float | None = None) -> dict[str, Any]:
     now = time.time() if now is None else now
     peers = sorted(agg["peers"], key=lambda p: p["name"])
@@ -1940,6 +2041,7 @@ def verify_aggregator(agg: dict[str, Any], now: float | None = None) -> dict[str
             "every record of today and yesterday is attributed to its certificate identity",
         )
     )
+    checks.append(check_kafka_archive(agg, now, observations))
     order = {cid: i for i, cid in enumerate(AGGREGATOR_CHECK_IDS)}
     checks.sort(key=lambda c: order[c["check_id"]])
     return {

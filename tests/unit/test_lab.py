@@ -241,6 +241,8 @@ def test_write_inventory_yaml(inventory: Path, tmp_path: Path) -> None:
         "aggregators": ["aggregator"],
         "timeservers": ["aggregator"],
         "monitors": ["monitor"],
+        # The Kafka brokers are not in the default lab (make lab-scale names them).
+        "kafka": [],
     }
     for body in children.values():
         for host, hvars in body["hosts"].items():
@@ -327,7 +329,10 @@ def test_warm_image_has_every_package_the_roles_install() -> None:
 
 
 def test_lab_hosts_subset(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    assert list(lab.lab_hosts()) == list(lab.HOSTS)
+    # The default lab: the four hosts, not the optional Kafka brokers (CI's budget).
+    assert list(lab.lab_hosts()) == ["edge1", "edge2", "aggregator", "monitor"]
+    monkeypatch.setenv("SOC2_LAB_HOSTS", "aggregator,kafka1,kafka2,kafka3")
+    assert lab.lab_hosts()["kafka2"] == ("kafka",)
     monkeypatch.setenv("SOC2_LAB_HOSTS", "edge1, aggregator")
     assert list(lab.lab_hosts()) == ["edge1", "aggregator"]
     monkeypatch.setenv("SOC2_LAB_HOSTS", "edge1,db1")
@@ -483,3 +488,24 @@ def test_inotify_headroom_names_a_low_limit_and_raises_it_only_when_asked(tmp_pa
     assert lab.inotify_headroom(True, limit) is None
     assert limit.read_text() == "8192\n"
     assert lab.inotify_headroom(True, tmp_path / "absent") is None
+
+
+def test_the_kafka_lab_installs_the_maven_classpath(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """make lab-scale: the brokers' group gets the cached Maven classpath as its install source,
+    the certificates of the broker and of the admin identity, and the Kafka ports in nftables."""
+    monkeypatch.setattr(lab, "STATE", tmp_path)
+    monkeypatch.setattr(lab, "INVENTORY", tmp_path / "hosts.yml")
+    hosts = {"aggregator": "10.89.0.4", "kafka1": "10.89.0.6", "kafka2": "10.89.0.7"}
+    archive = tmp_path / "libs.tar.gz"
+    lab.write_inventory(
+        lab.Lab(prefix="t-kfk", suite="bookworm"), hosts, tmp_path / "id_ed25519", None, None, archive
+    )
+    kafka = yaml.safe_load((tmp_path / "hosts.yml").read_text())["all"]["children"]["kafka"]
+    assert sorted(kafka["hosts"]) == ["kafka1", "kafka2"]
+    assert kafka["vars"]["kafka_install_method"] == "local_path"
+    assert kafka["vars"]["kafka_local_path"] == str(archive)
+    names = [r["name"] for r in kafka["vars"]["pki_certificate_requests"]]
+    assert names == ["host", "kafka-admin"]
+    assert kafka["vars"]["nftables_group_services"][0]["ports"] == [9092, 9093]

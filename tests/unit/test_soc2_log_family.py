@@ -420,6 +420,7 @@ def test_module_run(
         "LOG-08": "pass",
         "LOG-09": "pass",
         "LOG-10": "not_applicable",
+        "LOG-12": "not_applicable",
         "LOG-11": "pass",
     }
     assert "tcp 127.0.0.1:26515" in result["checks"][5]["message"]
