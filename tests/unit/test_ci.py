@@ -57,13 +57,20 @@ def test_variable_naming_a_file_runs(root: Path, tmp_path: Path) -> None:
 
 def test_the_fluent_bit_scenarios_need_a_deb_and_no_other_does() -> None:
     needy = {s for s in ci.scenarios() if (ci.REPO / "molecule" / s / "requires.yml").exists()}
-    # The opa scenarios need the OPA binary, which soc2audit.ci builds (SOC2_OPA_BINARY).
-    opa = {"opa_default", "opa_alternative"}
-    assert needy == {"fluent_bit_default", "fluent_bit_alternative"} | opa
-    for scenario in opa:
+    # The opa scenarios need the OPA binary, which soc2audit.ci builds (SOC2_OPA_BINARY); the
+    # kafka scenarios the broker classpath, which it resolves (SOC2_KAFKA_ARCHIVE).
+    built = {
+        "opa_default": ci.OPA_ENV,
+        "opa_alternative": ci.OPA_ENV,
+        "kafka_default": ci.KAFKA_ENV,
+        "kafka_alternative": ci.KAFKA_ENV,
+    }
+    built = {s: var for s, var in built.items() if s in ci.scenarios()}
+    assert needy == {"fluent_bit_default", "fluent_bit_alternative"} | set(built)
+    for scenario, var in built.items():
         reason = ci.skip_reason(scenario, {})
-        assert reason is not None and reason.startswith("SOC2_OPA_BINARY is not set: ")
-    for scenario in needy - opa:
+        assert reason is not None and reason.startswith(f"{var} is not set: ")
+    for scenario in needy - set(built):
         reason = ci.skip_reason(scenario, {})
         assert reason is not None and reason.startswith("SOC2_FLUENT_BIT_DEB is not set: ")
         assert "fluent-bit .deb" in reason
@@ -105,7 +112,8 @@ def test_side_jobs_run_longest_first_and_unknown_ones_get_the_default() -> None:
 
 def test_the_committed_hints_name_every_scenario_and_own_container_file() -> None:
     hints = ci.load_hints()
-    missing = [s for s in ci.scenarios() if ci.skip_reason(s, {ci.OPA_ENV: __file__}) is None]
+    built = {ci.OPA_ENV: __file__, ci.KAFKA_ENV: __file__}
+    missing = [s for s in ci.scenarios() if ci.skip_reason(s, built) is None]
     missing = [s for s in missing if s not in hints]
     files = [Path(f).name for f in ci.own_container_files([])]
     assert files, "no own_containers test file was collected"
