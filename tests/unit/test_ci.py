@@ -58,11 +58,16 @@ def test_the_fluent_bit_scenarios_need_a_deb_and_no_other_does() -> None:
     needy = {s for s in ci.scenarios() if (ci.REPO / "molecule" / s / "requires.yml").exists()}
     # The opa scenarios need the OPA binary, which soc2audit.ci builds (SOC2_OPA_BINARY).
     opa = {"opa_default", "opa_alternative"}
-    assert needy == {"fluent_bit_default", "fluent_bit_alternative"} | opa
+    # The kafka scenarios need the broker classpath from Maven (SOC2_KAFKA_ARCHIVE).
+    kafka = {s for s in needy if s.startswith("kafka_")}
+    assert kafka and needy == {"fluent_bit_default", "fluent_bit_alternative"} | opa | kafka
     for scenario in opa:
         reason = ci.skip_reason(scenario, {})
         assert reason is not None and reason.startswith("SOC2_OPA_BINARY is not set: ")
-    for scenario in needy - opa:
+    for scenario in kafka:
+        reason = ci.skip_reason(scenario, {})
+        assert reason is not None and reason.startswith("SOC2_KAFKA_ARCHIVE is not set: ")
+    for scenario in needy - opa - kafka:
         reason = ci.skip_reason(scenario, {})
         assert reason is not None and reason.startswith("SOC2_FLUENT_BIT_DEB is not set: ")
         assert "fluent-bit .deb" in reason
