@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # Copyright: soc2-audit-metrics contributors
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Ansible module soc2_kafka_admin: the Kafka tier's topic and ACLs, changed only where they differ."""
+"""Ansible module soc2_kafka_admin: the Kafka tier's topic and ACLs, changed where they differ."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ description:
     classpath over TLS with an admin client certificate (O(command_config)).
   - Creates the topic when it is absent, raises its partition count when it is lower, sets the
     topic configurations that differ (C(ConfigCommand --alter --add-config)). It never lowers
-    the partition count or changes the replication factor (a reassignment): it fails saying so.
+    the partition count or changes the replication factor (a reassignment); it fails saying so.
   - On each managed resource (the topic, the groups and the cluster named in O(acls), plus
-    O(acl_resources)) the ACLs become exactly O(acls): missing ones are added, others removed.
+    O(acl_resources)) the ACLs become exactly O(acls); missing ones are added, others removed.
     ACLs on other resources are not touched.
   - In check mode nothing is changed; C(changed) and the diff say what would be.
 version_added: "0.1.0"
@@ -25,11 +25,11 @@ author:
   - soc2-audit-metrics contributors
 options:
   java:
-    description: The Java 17+ launcher.
+    description: The Java 17 (or newer) launcher.
     type: str
     default: java
   classpath:
-    description: The Kafka classpath, e.g. C(/opt/kafka/kafka-4.4.0/libs/*).
+    description: The Kafka classpath, for example C(/opt/kafka/kafka-4.4.0/libs/*).
     type: str
     required: true
   jvm_options:
@@ -42,7 +42,7 @@ options:
     type: path
     default: ""
   bootstrap_servers:
-    description: host:port list of the brokers' TLS listener.
+    description: The brokers' TLS listeners, as a comma-separated list of host and port.
     type: str
     required: true
   command_config:
@@ -56,7 +56,7 @@ options:
   topic:
     description: The topic to create and keep configured; omit to manage ACLs only.
     type: dict
-    options:
+    suboptions:
       name:
         description: Topic name.
         type: str
@@ -70,7 +70,7 @@ options:
         type: int
         required: true
       configs:
-        description: Topic configurations, e.g. min.insync.replicas, retention.ms.
+        description: Topic configurations, for example min.insync.replicas and retention.ms.
         type: dict
         default: {}
   acls:
@@ -79,7 +79,7 @@ options:
     type: list
     elements: dict
     default: []
-    options:
+    suboptions:
       principal:
         description: C(User:<name>) or a bare certificate CN (then C(User:) is added).
         type: str
@@ -94,7 +94,7 @@ options:
         type: str
         default: kafka-cluster
       operation:
-        description: Operation, e.g. Write, Read, Describe, IdempotentWrite.
+        description: Operation, for example Write, Read, Describe or IdempotentWrite.
         type: str
         required: true
   acl_resources:
@@ -104,7 +104,7 @@ options:
     type: list
     elements: dict
     default: []
-    options:
+    suboptions:
       resource_type:
         description: Kind of resource.
         type: str
@@ -128,7 +128,10 @@ EXAMPLES = r"""
       replication_factor: 3
       configs: {min.insync.replicas: "2", retention.ms: "604800000"}
     acls:
-      - {principal: aggregator, resource_type: topic, resource_name: soc2audit.audit, operation: Write}
+      - principal: aggregator
+        resource_type: topic
+        resource_name: soc2audit.audit
+        operation: Write
       - {principal: aggregator, resource_type: cluster, operation: IdempotentWrite}
 """
 
@@ -206,7 +209,11 @@ ARGUMENT_SPEC: dict[str, Any] = {
         "default": [],
         "options": {
             "principal": {"type": "str", "required": True},
-            "resource_type": {"type": "str", "required": True, "choices": ["topic", "group", "cluster"]},
+            "resource_type": {
+                "type": "str",
+                "required": True,
+                "choices": ["topic", "group", "cluster"],
+            },
             "resource_name": {"type": "str", "default": "kafka-cluster"},
             "operation": {"type": "str", "required": True},
         },
@@ -216,7 +223,11 @@ ARGUMENT_SPEC: dict[str, Any] = {
         "elements": "dict",
         "default": [],
         "options": {
-            "resource_type": {"type": "str", "required": True, "choices": ["topic", "group", "cluster"]},
+            "resource_type": {
+                "type": "str",
+                "required": True,
+                "choices": ["topic", "group", "cluster"],
+            },
             "resource_name": {"type": "str", "default": "kafka-cluster"},
         },
     },
@@ -293,7 +304,13 @@ def main() -> None:
                 f"factor {spec['replication_factor']}, {configs})"
             )
             if not check:
-                args = ["--create", "--topic", spec["name"], "--partitions", str(spec["partitions"])]
+                args = [
+                    "--create",
+                    "--topic",
+                    spec["name"],
+                    "--partitions",
+                    str(spec["partitions"]),
+                ]
                 args += ["--replication-factor", str(spec["replication_factor"])]
                 for key, value in sorted(configs.items()):
                     args += ["--config", f"{key}={value}"]
@@ -336,7 +353,9 @@ def main() -> None:
             tools("AclCommand", "--add", *acl.cli_args())
         for acl in remove:
             tools("AclCommand", "--remove", "--force", *acl.cli_args())
-    before = sorted(a.label() for a in present_acls if (a.resource_type, a.resource_name) in managed)
+    before = sorted(
+        a.label() for a in present_acls if (a.resource_type, a.resource_name) in managed
+    )
     after_acls = sorted({*before, *(a.label() for a in add)} - {a.label() for a in remove})
     changed = bool(changes or add or remove)
     module.exit_json(

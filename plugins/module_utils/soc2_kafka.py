@@ -26,7 +26,8 @@ _PARTITION = re.compile(
 )
 # "Current ACLs for resource `ResourcePattern(resourceType=TOPIC, name=t, patternType=LITERAL)`:"
 _ACL_RESOURCE = re.compile(
-    r"ResourcePattern\(resourceType=(?P<type>\w+), name=(?P<name>.*), patternType=(?P<pattern>\w+)\)"
+    r"ResourcePattern\(resourceType=(?P<type>\w+), name=(?P<name>.*), "
+    r"patternType=(?P<pattern>\w+)\)"
 )
 # "\t(principal=User:p, host=*, operation=WRITE, permissionType=ALLOW)"
 _ACL_ENTRY = re.compile(

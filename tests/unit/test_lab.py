@@ -500,7 +500,12 @@ def test_the_kafka_lab_installs_the_maven_classpath(
     hosts = {"aggregator": "10.89.0.4", "kafka1": "10.89.0.6", "kafka2": "10.89.0.7"}
     archive = tmp_path / "libs.tar.gz"
     lab.write_inventory(
-        lab.Lab(prefix="t-kfk", suite="bookworm"), hosts, tmp_path / "id_ed25519", None, None, archive
+        lab.Lab(prefix="t-kfk", suite="bookworm"),
+        hosts,
+        tmp_path / "id_ed25519",
+        None,
+        None,
+        archive,
     )
     kafka = yaml.safe_load((tmp_path / "hosts.yml").read_text())["all"]["children"]["kafka"]
     assert sorted(kafka["hosts"]) == ["kafka1", "kafka2"]
