@@ -579,11 +579,19 @@ WARM_PACKAGES = (
     "rsyslog-relp",
     "unattended-upgrades",
 )
+# Per suite: the Kafka brokers' JRE (roles/kafka: Debian 13 has no openjdk-17; installed without
+# recommends, as the role installs it) and the Kafka clients of log_aggregator.
+WARM_SUITE_PACKAGES = {
+    "bookworm": ("openjdk-17-jre-headless", "python3-confluent-kafka", "rsyslog-kafka"),
+    "trixie": ("openjdk-21-jre-headless", "python3-confluent-kafka", "rsyslog-kafka"),
+}
 # Installed without recommends, as the roles install them: prometheus-node-exporter-collectors
 # would add timers writing into the textfile directory; aide and unattended-upgrades recommend a
 # mail transport agent, which the host baseline does not want.
 WARM_NO_RECOMMENDS = (
     "aide",
+    "openjdk-17-jre-headless",
+    "openjdk-21-jre-headless",
     "libpam-pwquality",
     "needrestart",
     "prometheus",
@@ -611,12 +619,17 @@ apt-get clean
 """
 
 
+def warm_packages(suite: str) -> tuple[str, ...]:
+    """WARM_PACKAGES and the suite's own (the JRE of its release)."""
+    return tuple(sorted(set(WARM_PACKAGES) | set(WARM_SUITE_PACKAGES.get(suite, ()))))
+
+
 def warm_image_ref(suite: str) -> str:
-    """The molecule image: the base image plus WARM_PACKAGES."""
+    """The molecule image: the base image plus warm_packages(suite)."""
     recipe = {
         "base": image_ref(suite),
-        "packages": sorted(WARM_PACKAGES),
-        "no_recommends": sorted(WARM_NO_RECOMMENDS),
+        "packages": list(warm_packages(suite)),
+        "no_recommends": sorted(set(WARM_NO_RECOMMENDS) & set(warm_packages(suite))),
     }
     return recipe_ref("soc2audit-molecule", suite, {**recipe, "customise": WARM_CUSTOMISE})
 
@@ -627,11 +640,12 @@ def ensure_warm_image(suite: str) -> str:
     if image_exists(ref):
         return ref
     base = ensure_image(suite)
-    log(f"building {ref} (base image + {' '.join(WARM_PACKAGES)})")
+    packages = set(warm_packages(suite))
+    log(f"building {ref} (base image + {' '.join(sorted(packages))})")
     name = f"soc2audit-warm-build-{os.getpid()}"
     script = WARM_CUSTOMISE.format(
-        packages=" ".join(sorted(set(WARM_PACKAGES) - set(WARM_NO_RECOMMENDS))),
-        packages_no_recommends=" ".join(sorted(WARM_NO_RECOMMENDS)),
+        packages=" ".join(sorted(packages - set(WARM_NO_RECOMMENDS))),
+        packages_no_recommends=" ".join(sorted(packages & set(WARM_NO_RECOMMENDS))),
     )
     try:
         run(["podman", "run", "--name", name, "--network", "podman", base, "sh", "-c", script])
