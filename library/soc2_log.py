@@ -334,12 +334,14 @@ options:
         default: /var/lib/soc2audit/log-store/kafka-archive.json
       kafka_max_lag_messages:
         description:
-          - Most messages the archive consumer may be behind the topic, summed over its partitions (C(LOG-12)).
+          - Most messages the archive consumer may be behind the topic, summed over its
+            partitions (C(LOG-12)).
         type: int
         default: 10000
       kafka_max_state_age_seconds:
         description:
-          - Oldest the consumer's state file may be (it is rewritten every 10 s while it runs) (C(LOG-12)).
+          - Oldest the consumer's state file may be (it is rewritten every 10 s while it
+            runs) (C(LOG-12)).
         type: int
         default: 300
 notes:
