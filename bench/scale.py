@@ -173,17 +173,20 @@ def fleet_up(n: int) -> float:
     return round(time.perf_counter() - start, 1)
 
 
-def point(n: int, rounds: int) -> dict[str, Any]:
+def point(n: int, rounds: int, variants: tuple[str, ...]) -> dict[str, Any]:
     built = fleet_up(n)
     cmds = commands(n)
-    print(f"[bench] N={n}: fleet up in {built}s; cold converge", flush=True)
-    cold = measure(cmds["idempotent"])
-    print(f"[bench] N={n}: cold converge {cold['wall_s']}s rc={cold['rc']}", flush=True)
-    warm = measure(cmds["drift"])  # fills the fact cache and the ControlPersist sockets
-    print(f"[bench] N={n}: warm-up drift {warm['wall_s']}s", flush=True)
-    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
+    converge = "check" in variants or "idempotent" in variants
+    cold: dict[str, Any] = {}
+    if converge:
+        print(f"[bench] N={n}: fleet up in {built}s; cold converge", flush=True)
+        cold = measure(cmds["idempotent"])
+        print(f"[bench] N={n}: cold converge {cold['wall_s']}s rc={cold['rc']}", flush=True)
+    warm = measure(cmds["ping"])  # fills the ControlPersist sockets
+    print(f"[bench] N={n}: warm-up ping {warm['wall_s']}s", flush=True)
+    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     for r in range(rounds):
-        for variant in VARIANTS:
+        for variant in variants:
             res = measure(cmds[variant])
             runs[variant].append(res)
             print(
@@ -191,7 +194,7 @@ def point(n: int, rounds: int) -> dict[str, Any]:
                 f"rss {res['peak_tree_rss_mb']} MB load {res['load_before']} rc {res['rc']}",
                 flush=True,
             )
-    med = {
+    med: dict[str, dict[str, Any]] = {
         v: {
             key: round(statistics.median(x[key] for x in runs[v]), 3)
             for key in ("wall_s", "cpu_s", "peak_tree_rss_mb", "max_process_rss_mb")
@@ -225,9 +228,10 @@ def point(n: int, rounds: int) -> dict[str, Any]:
 
 def fit(points: list[dict[str, Any]], variant: str, key: str = "wall_s") -> dict[str, float]:
     """Least squares t = fixed + per_host * N over the measured points."""
-    xs = [float(p["hosts"]) for p in points]
-    ys = [float(p["median"][variant][key]) for p in points]
-    if len(xs) < 2:
+    have = [p for p in points if variant in p["median"]]
+    xs = [float(p["hosts"]) for p in have]
+    ys = [float(p["median"][variant][key]) for p in have]
+    if len(set(xs)) < 2:
         return {}
     mx, my = statistics.fmean(xs), statistics.fmean(ys)
     sxx = sum((x - mx) ** 2 for x in xs)
@@ -243,22 +247,32 @@ def fit(points: list[dict[str, Any]], variant: str, key: str = "wall_s") -> dict
 
 
 def table(data: dict[str, Any]) -> str:
+    """The Markdown table of docs/scale.md: medians (s), ratios (wall; CPU in brackets)."""
     pts = sorted(data["points"].values(), key=lambda p: p["hosts"])
     rows = [
-        "| N | ping | drift | drift (no testinfra) | check | idempotent | drift/ping | "
-        "idem/check | CPU s ping/drift/check/idem | peak RSS MB drift/idem | load |",
+        "| N | ping | drift | drift, no testinfra | check | idempotent | drift/ping | "
+        "idempotent/check | CPU s: ping, drift, check, idempotent | peak RSS MB: ping, drift, "
+        "idempotent | load |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+
+    def cell(m: dict[str, Any], v: str, key: str = "wall_s", fmt: str = "{:.1f}") -> str:
+        return fmt.format(m[v][key]) if v in m else "-"
+
+    def ratio(r: dict[str, float], key: str) -> str:
+        return f"{r[key]} ({r[key + '_cpu']})" if key in r else "-"
+
     for p in pts:
         m, r = p["median"], p["ratios"]
+        cpu = ", ".join(cell(m, v, "cpu_s") for v in ("ping", "drift", "check", "idempotent"))
+        rss = ", ".join(
+            cell(m, v, "peak_tree_rss_mb", "{:.0f}") for v in ("ping", "drift", "idempotent")
+        )
         rows.append(
-            f"| {p['hosts']} | {m['ping']['wall_s']:.1f} | {m['drift']['wall_s']:.1f} | "
-            f"{m['drift_modules_only']['wall_s']:.1f} | {m['check']['wall_s']:.1f} | "
-            f"{m['idempotent']['wall_s']:.1f} | {r['drift_over_ping']} | "
-            f"{r['idempotent_over_check']} | {m['ping']['cpu_s']:.0f}/{m['drift']['cpu_s']:.0f}/"
-            f"{m['check']['cpu_s']:.0f}/{m['idempotent']['cpu_s']:.0f} | "
-            f"{m['drift']['peak_tree_rss_mb']:.0f}/{m['idempotent']['peak_tree_rss_mb']:.0f} | "
-            f"{p['load_range'][0]}-{p['load_range'][1]} |"
+            f"| {p['hosts']} | {cell(m, 'ping')} | {cell(m, 'drift')} | "
+            f"{cell(m, 'drift_modules_only')} | {cell(m, 'check')} | {cell(m, 'idempotent')} | "
+            f"{ratio(r, 'drift_over_ping')} | {ratio(r, 'idempotent_over_check')} | {cpu} | "
+            f"{rss} | {p['load_range'][0]} to {p['load_range'][1]} |"
         )
     rows += [
         "",
@@ -266,7 +280,7 @@ def table(data: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for v in VARIANTS:
-        f, c = data["fits"].get(v, {}), data["fits_cpu"].get(v, {})
+        f, c = data.get("fits", {}).get(v, {}), data.get("fits_cpu", {}).get(v, {})
         if f:
             rows.append(
                 f"| {v} | {f['fixed_s']} | {f['per_host_s']} | {f['r2']} | "
@@ -282,10 +296,17 @@ def main() -> int:
     parser.add_argument("--down", action="store_true", help="remove the fleet at the end")
     parser.add_argument("--table", action="store_true", help="print the recorded table")
     parser.add_argument("--label", default="", help="a note stored with the points")
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help="comma-separated subset of " + ", ".join(VARIANTS) + " (without check and "
+        "idempotent, the fleet is not converged first)",
+    )
     args = parser.parse_args()
     data: dict[str, Any] = json.loads(OUT.read_text()) if OUT.exists() else {"points": {}}
+    variants = tuple(v for v in VARIANTS if v in args.variants.split(","))
     for n in args.hosts:
-        p = point(n, args.rounds)
+        p = point(n, args.rounds, variants)
         p["label"] = args.label
         p["commit"] = subprocess.run(
             ["git", "rev-parse", "--short=12", "HEAD"],
