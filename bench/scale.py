@@ -19,7 +19,9 @@ Per run: wall seconds; the control node's CPU (user+sys seconds of the ansible p
 from the rusage of the waited descendants: ssh ControlPersist masters and the drift run's
 detached testinfra pytest are not included); peak RSS of the process tree (the sum over its live
 processes, sampled every 0.2 s from /proc) and the largest single process' peak (ru_maxrss);
-the load average before and after. Per N: medians. Across N: a least-squares line
+the managed hosts' CPU (the fleet containers' cgroups: on this machine the hosts share the
+control node's cores, in production each host pays its own); the load average before and
+after. Per N: medians. Across N: a least-squares line
 t = fixed + per_host * N for each variant, and the ratios the issue sets goals for (drift over
 ping <= 2, idempotent over check <= 1.5). Results: bench/results/scale.json (points of earlier
 invocations are kept, so N can be measured one at a time); `--table` prints the table.
@@ -122,7 +124,10 @@ def tree_rss(root: int) -> int:
     return total
 
 
-def measure(cmd: list[str]) -> dict[str, Any]:
+def measure(cmd: list[str], cgroups: list[Path]) -> dict[str, Any]:
+    from soc2audit.lab import cpu_seconds
+
+    hosts0 = cpu_seconds(cgroups)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load0 = os.getloadavg()[0]
     start = time.perf_counter()
@@ -144,6 +149,7 @@ def measure(cmd: list[str]) -> dict[str, Any]:
     done.set()
     sampler.join()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    hosts_cpu = cpu_seconds(cgroups) - hosts0
     changed = sum(
         int(line.split(" changed=")[1].split()[0])
         for line in out.splitlines()
@@ -153,6 +159,7 @@ def measure(cmd: list[str]) -> dict[str, Any]:
         "wall_s": round(wall, 3),
         "rc": proc.returncode,
         "cpu_s": round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 3),
+        "hosts_cpu_s": round(hosts_cpu, 3),
         "peak_tree_rss_mb": round(peak[0] / 2**20, 1),
         "max_process_rss_mb": round(after.ru_maxrss / 1024, 1),
         "changed": changed,
@@ -174,20 +181,23 @@ def fleet_up(n: int) -> float:
 
 
 def point(n: int, rounds: int, variants: tuple[str, ...]) -> dict[str, Any]:
+    from soc2audit import fleet, lab
+
     built = fleet_up(n)
     cmds = commands(n)
+    cgroups = lab.container_cpu_files(f"{fleet.fleet_lab().prefix}-")
     converge = "check" in variants or "idempotent" in variants
     cold: dict[str, Any] = {}
     if converge:
         print(f"[bench] N={n}: fleet up in {built}s; cold converge", flush=True)
-        cold = measure(cmds["idempotent"])
+        cold = measure(cmds["idempotent"], cgroups)
         print(f"[bench] N={n}: cold converge {cold['wall_s']}s rc={cold['rc']}", flush=True)
-    warm = measure(cmds["ping"])  # fills the ControlPersist sockets
+    warm = measure(cmds["ping"], cgroups)  # fills the ControlPersist sockets
     print(f"[bench] N={n}: warm-up ping {warm['wall_s']}s", flush=True)
     runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     for r in range(rounds):
         for variant in variants:
-            res = measure(cmds[variant])
+            res = measure(cmds[variant], cgroups)
             runs[variant].append(res)
             print(
                 f"[bench] N={n} round {r + 1} {variant}: {res['wall_s']}s cpu {res['cpu_s']}s "
@@ -197,7 +207,7 @@ def point(n: int, rounds: int, variants: tuple[str, ...]) -> dict[str, Any]:
     med: dict[str, dict[str, Any]] = {
         v: {
             key: round(statistics.median(x[key] for x in runs[v]), 3)
-            for key in ("wall_s", "cpu_s", "peak_tree_rss_mb", "max_process_rss_mb")
+            for key in ("wall_s", "cpu_s", "hosts_cpu_s", "peak_tree_rss_mb", "max_process_rss_mb")
         }
         for v in VARIANTS
     }
@@ -319,6 +329,7 @@ def main() -> int:
         pts = sorted(data["points"].values(), key=lambda q: q["hosts"])
         data["fits"] = {v: fit(pts, v) for v in VARIANTS}
         data["fits_cpu"] = {v: fit(pts, v, "cpu_s") for v in VARIANTS}
+        data["fits_hosts_cpu"] = {v: fit(pts, v, "hosts_cpu_s") for v in VARIANTS}
         data["machine"] = {
             "nproc": os.cpu_count(),
             "memory_gib": round(os.sysconf("SC_PHYS_PAGES") * PAGE / 2**30, 1),

@@ -17,6 +17,7 @@ inside privileged containers) are in docs/architecture.md "Design decisions" and
 from __future__ import annotations
 
 import argparse
+import glob
 import hashlib
 import json
 import os
@@ -750,6 +751,52 @@ def clear_store_flags(name: str) -> None:
 def remove_container(name: str) -> None:
     clear_store_flags(name)
     run(["podman", "rm", "-f", "-t", "2", name], check=False)
+
+
+def container_cpu_files(name_prefix: str) -> list[Path]:
+    """The CPU accounting files of the running containers whose names start with
+    ``name_prefix`` (cgroup v2 `cpu.stat`, else v1 `cpuacct.usage`); empty when podman or the
+    cgroups cannot be read. For benchmarks: what a run cost the managed hosts (bench/)."""
+    proc = subprocess.run(
+        ["podman", "ps", "--no-trunc", "--format", "{{.ID}} {{.Names}}"],
+        env=podman_env(),
+        text=True,
+        capture_output=True,
+        check=False,
+    )
+    files: list[Path] = []
+    for line in proc.stdout.splitlines():
+        cid, _, name = line.partition(" ")
+        if not name.startswith(name_prefix):
+            continue
+        # cgroup v2 (or the v1 host's unified tree) has usage_usec in cpu.stat; v1's cpu.stat
+        # only has throttling counters, so v1 falls back to cpuacct.usage.
+        candidates = sorted(glob.glob(f"/sys/fs/cgroup/**/libpod-{cid}*/cpu.stat", recursive=True))
+        usable = [c for c in candidates if "usage_usec" in Path(c).read_text()]
+        usable += sorted(
+            glob.glob(f"/sys/fs/cgroup/**/libpod-{cid}*/cpuacct.usage", recursive=True)
+        )
+        if usable:
+            files.append(Path(usable[0]))
+    return files
+
+
+def cpu_seconds(files: list[Path]) -> float:
+    """The CPU seconds used so far by the cgroups of ``files`` (container_cpu_files)."""
+    total = 0.0
+    for f in files:
+        try:
+            text = f.read_text()
+        except OSError:
+            continue
+        if f.name == "cpu.stat":
+            usec = next(
+                int(ln.split()[1]) for ln in text.splitlines() if ln.startswith("usage_usec")
+            )
+            total += usec / 1e6
+        else:
+            total += int(text) / 1e9
+    return total
 
 
 def fact_cache_dir() -> Path:
