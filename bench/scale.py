@@ -269,11 +269,15 @@ def table(data: dict[str, Any]) -> str:
     def cell(m: dict[str, Any], v: str, key: str = "wall_s", fmt: str = "{:.1f}") -> str:
         return fmt.format(m[v][key]) if v in m else "-"
 
-    def ratio(r: dict[str, float], key: str) -> str:
-        return f"{r[key]} ({r[key + '_cpu']})" if key in r else "-"
+    def ratio(m: dict[str, Any], num: str, den: str) -> str:
+        """Wall-time ratio, and in brackets the control node's CPU ratio."""
+        if num not in m or den not in m:
+            return "-"
+        wall = m[num]["wall_s"] / m[den]["wall_s"]
+        return f"{wall:.2f} ({m[num]['cpu_s'] / max(m[den]['cpu_s'], 0.001):.2f})"
 
     for p in pts:
-        m, r = p["median"], p["ratios"]
+        m = p["median"]
         cpu = ", ".join(cell(m, v, "cpu_s") for v in ("ping", "drift", "check", "idempotent"))
         rss = ", ".join(
             cell(m, v, "peak_tree_rss_mb", "{:.0f}") for v in ("ping", "drift", "idempotent")
@@ -281,7 +285,7 @@ def table(data: dict[str, Any]) -> str:
         rows.append(
             f"| {p['hosts']} | {cell(m, 'ping')} | {cell(m, 'drift')} | "
             f"{cell(m, 'drift_modules_only')} | {cell(m, 'check')} | {cell(m, 'idempotent')} | "
-            f"{ratio(r, 'drift_over_ping')} | {ratio(r, 'idempotent_over_check')} | {cpu} | "
+            f"{ratio(m, 'drift', 'ping')} | {ratio(m, 'idempotent', 'check')} | {cpu} | "
             f"{rss} | {p['load_range'][0]} to {p['load_range'][1]} |"
         )
     rows += [
