@@ -209,28 +209,32 @@ def point(n: int, rounds: int, variants: tuple[str, ...]) -> dict[str, Any]:
             key: round(statistics.median(x[key] for x in runs[v]), 3)
             for key in ("wall_s", "cpu_s", "hosts_cpu_s", "peak_tree_rss_mb", "max_process_rss_mb")
         }
-        for v in VARIANTS
+        for v in variants
     }
-    for v in VARIANTS:
+    for v in variants:
         med[v]["changed"] = sum(x["changed"] for x in runs[v])
-    ping = med["ping"]["wall_s"]
+    ratios: dict[str, float] = {}
+    for key, (num, den) in {
+        "drift_over_ping": ("drift", "ping"),
+        "drift_modules_only_over_ping": ("drift_modules_only", "ping"),
+        "check_over_ping": ("check", "ping"),
+        "idempotent_over_ping": ("idempotent", "ping"),
+        "idempotent_over_check": ("idempotent", "check"),
+    }.items():
+        if num in med and den in med:
+            ratios[key] = round(med[num]["wall_s"] / med[den]["wall_s"], 2)
+            ratios[f"{key}_cpu"] = round(med[num]["cpu_s"] / max(med[den]["cpu_s"], 0.001), 2)
     return {
         "hosts": n,
         "fleet_up_s": built,
         "cold_converge": cold,
-        "warmup_drift_s": warm["wall_s"],
+        "warmup_ping_s": warm["wall_s"],
         "runs": runs,
         "median": med,
-        "ratios": {
-            "drift_over_ping": round(med["drift"]["wall_s"] / ping, 2),
-            "drift_modules_only_over_ping": round(med["drift_modules_only"]["wall_s"] / ping, 2),
-            "check_over_ping": round(med["check"]["wall_s"] / ping, 2),
-            "idempotent_over_ping": round(med["idempotent"]["wall_s"] / ping, 2),
-            "idempotent_over_check": round(med["idempotent"]["wall_s"] / med["check"]["wall_s"], 2),
-        },
+        "ratios": ratios,
         "load_range": [
-            min(x["load_before"] for v in VARIANTS for x in runs[v]),
-            max(x["load_after"] for v in VARIANTS for x in runs[v]),
+            min(x["load_before"] for v in variants for x in runs[v]),
+            max(x["load_after"] for v in variants for x in runs[v]),
         ],
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
