@@ -16,9 +16,13 @@ export SOC2_LAB_SUITE ?= bookworm
 INVENTORY ?= inventory/lab/hosts.yml
 # Empty: every scenario (soc2audit.ci); `make molecule MOLECULE_SCENARIOS=pki_default` for one.
 MOLECULE_SCENARIOS ?=
+# The scale lab (docs/scale.md): `make fleet-up FLEET_N=64`; `make bench-scale FLEET_NS="4 16 64"`.
+FLEET_N  ?= 4
+FLEET_NS ?= 4 16 64
 
 .PHONY: help prereqs setup lab lab-up lab-down lab-purge lab-status lab-scale lab-scale-down converge \
-        check-mode drift lint unit test test-fast molecule integration suite bench clean
+        check-mode drift lint unit test test-fast molecule integration suite bench clean fleet-up \
+        fleet-down bench-scale
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -121,6 +125,15 @@ test: ## everything CI runs: lint, unit, then molecule and the lab tests side by
 
 bench: setup ## benchmarks (results recorded under bench/results)
 	$(BIN)/python bench/run.py
+
+fleet-up: setup ## the scale lab: FLEET_N lightweight hosts, inventory/fleet/hosts.yml (docs/scale.md)
+	$(BIN)/python -m soc2audit.fleet up --hosts $(FLEET_N)
+
+fleet-down: ## remove the scale lab (containers, network, inventory)
+	$(PYTHON) -m soc2audit.fleet down
+
+bench-scale: setup ## the suite's cost at each N of FLEET_NS (bench/scale.py; bench/results/scale.json)
+	$(BIN)/python bench/scale.py --hosts $(FLEET_NS)
 
 clean: ## remove caches (not the lab)
 	rm -rf .cache .pytest_cache .ruff_cache build

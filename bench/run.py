@@ -39,7 +39,6 @@ Results: bench/results/main_job.json.
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import platform
@@ -91,50 +90,19 @@ def env(**extra: str) -> dict[str, str]:
 
 
 def lab_cgroups() -> list[Path]:
-    """The CPU accounting files of this checkout's lab containers (cgroup v2 `cpu.stat`, else
-    v1 `cpuacct.usage`); empty when podman or the cgroups cannot be read."""
-    from soc2audit.lab import Lab, lab_prefix, podman_env
+    """The CPU accounting files of this checkout's lab containers (soc2audit.lab)."""
+    from soc2audit.lab import Lab, container_cpu_files, lab_prefix
 
-    prefix = Lab(lab_prefix(), "").container("")
-    proc = subprocess.run(
-        ["podman", "ps", "--no-trunc", "--format", "{{.ID}} {{.Names}}"],
-        env=podman_env(),
-        text=True,
-        capture_output=True,
-        check=False,
-    )
-    files: list[Path] = []
-    for line in proc.stdout.splitlines():
-        cid, _, name = line.partition(" ")
-        if not name.startswith(prefix):
-            continue
-        # cgroup v2 (or the v1 host's unified tree) has usage_usec in cpu.stat; v1's cpu.stat
-        # only has throttling counters, so v1 falls back to cpuacct.usage.
-        candidates = sorted(glob.glob(f"/sys/fs/cgroup/**/libpod-{cid}*/cpu.stat", recursive=True))
-        usable = [c for c in candidates if "usage_usec" in Path(c).read_text()]
-        usable += sorted(
-            glob.glob(f"/sys/fs/cgroup/**/libpod-{cid}*/cpuacct.usage", recursive=True)
-        )
-        if usable:
-            files.append(Path(usable[0]))
-    return files
+    return container_cpu_files(Lab(lab_prefix(), "").container(""))
 
 
 CGROUPS: list[Path] = []
 
 
 def lab_cpu_seconds() -> float:
-    total = 0.0
-    for f in CGROUPS:
-        text = f.read_text()
-        if f.name == "cpu.stat":
-            usec = next(
-                int(ln.split()[1]) for ln in text.splitlines() if ln.startswith("usage_usec")
-            )
-            total += usec / 1e6
-        else:
-            total += int(text) / 1e9
-    return total
+    from soc2audit.lab import cpu_seconds
+
+    return cpu_seconds(CGROUPS)
 
 
 def controller_cpu_seconds() -> float:

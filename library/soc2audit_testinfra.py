@@ -48,6 +48,13 @@ options:
     description: Seconds from the start after which the checks are stopped (O(state=finished)).
     type: int
     default: 300
+  workers:
+    description:
+      - pytest-xdist workers for the checks (O(state=started)); V(0) runs them in one process.
+      - Helps a control node with idle cores; on a saturated one it only adds the workers'
+        start-up (C(docs/scale.md), "Where the drift run's time goes").
+    type: int
+    default: 0
 """
 
 EXAMPLES = r"""
@@ -77,6 +84,10 @@ results:
   description: The JSON lines file of testinfra results.
   type: str
   returned: always
+workers:
+  description: The pytest-xdist workers the checks were started with (0, one process).
+  type: int
+  returned: state=started
 """
 
 if __name__ == "__main__":

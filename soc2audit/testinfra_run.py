@@ -13,10 +13,18 @@ CONTROLS = REPO / "controls"
 
 
 def pytest_argv(
-    python: str, inventory: str | Path, results: str | Path, limit: str = "all", target: str = ""
+    python: str,
+    inventory: str | Path,
+    results: str | Path,
+    limit: str = "all",
+    target: str = "",
+    workers: int = 0,
 ) -> list[str]:
     """``python -m pytest`` over ``target`` (default: all of controls/) against the hosts of
-    ``inventory`` matching ``limit``, writing one result line per (host, check) to ``results``."""
+    ``inventory`` matching ``limit``, writing one result line per (host, check) to ``results``;
+    with ``workers``, in that many pytest-xdist workers (soc2audit.pytest_plugin writes the
+    results from the controller)."""
+    parallel = ["-n", str(workers)] if workers > 0 else []
     return [
         python,
         "-m",
@@ -30,4 +38,5 @@ def pytest_argv(
         f"--hosts=ansible://{limit or 'all'}",
         f"--ansible-inventory={inventory}",
         f"--soc2audit-results={results}",
+        *parallel,
     ]

@@ -35,6 +35,7 @@ ARGUMENT_SPEC: dict[str, Any] = {
     "python": {"type": "path"},
     "job": {"type": "dict"},
     "timeout": {"type": "int", "default": 300},
+    "workers": {"type": "int", "default": 0},
 }
 REQUIRED_IF = [("state", "started", ("output_dir", "inventory"))]
 
@@ -48,7 +49,8 @@ def _start(args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
     for stale in (results, done):
         stale.unlink(missing_ok=True)
     python = str(args.get("python") or task_vars.get("ansible_playbook_python") or sys.executable)
-    argv = pytest_argv(python, args["inventory"], results, args.get("limit") or "all")
+    workers = int(args.get("workers") or 0)
+    argv = pytest_argv(python, args["inventory"], results, args.get("limit") or "all", "", workers)
     # The exit status lands in `done` when pytest ends, whatever happens to this worker.
     mark = shlex.quote(str(done))
     script = f"{shlex.join(argv)}; echo $? > {mark}.tmp && mv {mark}.tmp {mark}"
@@ -73,6 +75,7 @@ def _start(args: dict[str, Any], task_vars: dict[str, Any]) -> dict[str, Any]:
         "done": str(done),
         "log": str(log),
         "started_at": time.time(),
+        "workers": workers,
     }
 
 
