@@ -46,6 +46,7 @@ options:
 import os
 import subprocess
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -84,21 +85,45 @@ def inspect_pid(name: str, podman: str = "podman") -> int:
     return int(out)
 
 
-def wait_for_boot(pid: int, timeout: int) -> str:
+#: What systemctl answers before the container's systemd can tell its state.
+NOT_YET = ("", "offline", "unknown")
+#: Seconds such answers are asked again before they are taken as the state.
+SETTLE = 30
+
+
+def wait_for_boot(pid: int, timeout: int, command: list[str] | None = None) -> str:
     """Wait until the systemd whose host PID is ``pid`` has finished booting; its state
     (running, degraded, ...), or why there is none. Never raises: a container without systemd
-    or one that does not finish in time is reported by the tasks that follow."""
+    or one that does not finish in time is reported by the tasks that follow.
+
+    A container created a moment ago may not have systemd's socket yet: `systemctl` then fails
+    at once with no state ("Failed to connect to bus"), or says "offline" before systemd has
+    marked the system as booted with it. For up to SETTLE seconds such an answer is asked again
+    (the CI of 1514c29: a prepare step's first module ran while systemd-tmpfiles-setup emptied
+    /tmp, because the one question had failed at once)."""
     if timeout <= 0:
         return "not waited"
-    cmd = ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p"]
-    cmd += ["systemctl", "is-system-running", "--wait"]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        return f"still booting after {timeout} s"
-    except OSError as exc:
-        return f"not asked: {exc}"
-    return proc.stdout.strip() or proc.stderr.strip() or f"exit {proc.returncode}"
+    if command is None:
+        command = ["nsenter", "-t", str(pid), "-m", "-u", "-i", "-n", "-p"]
+        command += ["systemctl", "is-system-running", "--wait"]
+    deadline = time.monotonic() + timeout
+    settle = time.monotonic() + min(timeout, SETTLE)
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return f"still booting after {timeout} s"
+        try:
+            proc = subprocess.run(
+                command, capture_output=True, text=True, timeout=left, check=False
+            )
+        except subprocess.TimeoutExpired:
+            return f"still booting after {timeout} s"
+        except OSError as exc:
+            return f"not asked: {exc}"
+        state = proc.stdout.strip()
+        if state not in NOT_YET or time.monotonic() >= settle:
+            return state or proc.stderr.strip() or f"exit {proc.returncode}"
+        time.sleep(0.2)
 
 
 def container_pid(

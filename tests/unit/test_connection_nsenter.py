@@ -84,9 +84,30 @@ def test_a_new_container_is_waited_for_and_a_cached_one_is_not(tmp_path: Path) -
 def test_the_boot_wait_answers_a_state_and_never_raises() -> None:
     # Entering this process's own namespaces: whatever systemctl says here (running, degraded,
     # offline, or no systemctl at all), the wait reports it as text instead of failing the task.
-    state = NS.wait_for_boot(os.getpid(), 20)
+    state = NS.wait_for_boot(os.getpid(), 2)
     assert isinstance(state, str) and state
     assert NS.wait_for_boot(os.getpid(), 0) == "not waited"
+
+
+def test_the_boot_wait_asks_again_until_systemd_answers_a_state(tmp_path: Path) -> None:
+    # Like systemctl in a container created a moment ago: no socket yet, so no state on stdout
+    # (the error goes to stderr) for the first two questions, then the state.
+    counter = tmp_path / "asked"
+    script = tmp_path / "systemctl"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"n=$(cat {counter} 2>/dev/null || echo 0); n=$((n + 1)); echo $n > {counter}\n"
+        'if [ "$n" -lt 3 ]; then echo "Failed to connect to bus" >&2; exit 1; fi\n'
+        "echo running\n"
+    )
+    script.chmod(0o755)
+    assert NS.wait_for_boot(1, 20, [str(script)]) == "running"
+    assert counter.read_text().strip() == "3"
+    # One that never answers is given up on (here after the 1 s timeout), without raising.
+    silent = tmp_path / "silent"
+    silent.write_text("#!/bin/sh\nexit 1\n")
+    silent.chmod(0o755)
+    assert NS.wait_for_boot(1, 1, [str(silent)]) == "still booting after 1 s"
 
 
 def test_the_documentation_parses_with_its_options() -> None:
