@@ -145,13 +145,8 @@ def molecule_job(scenario: str, molecule: str) -> Job:
     return Job(scenario, (molecule, "test", "-s", scenario), LOGS / f"{scenario}.log", "molecule")
 
 
-def run_one(scenario: str, molecule: str) -> Outcome:
-    return run_job(molecule_job(scenario, molecule))
-
-
 def run_all(names: list[str], jobs: int, molecule: str) -> list[Outcome]:
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(lambda s: run_one(s, molecule), names))
+    return run_all_jobs([molecule_job(s, molecule) for s in names], jobs)
 
 
 def table(outcomes: list[Outcome]) -> str:
