@@ -112,9 +112,13 @@ molecule: setup ## every role's molecule scenarios, two at a time, on the warm i
 	export SOC2_LAB_IMAGE=$$($(BIN)/python -m soc2audit.lab image --warm) SOC2_LAB_PREFIX=$$($(BIN)/python -m soc2audit.lab prefix); \
 	$(BIN)/python -m soc2audit.ci molecule $(MOLECULE_SCENARIOS)
 
+integration: export SOC2_LAB_WARM = 1
 integration: lab-up ## the lab tests (one converge, then idempotence); own-container tests beside them
 	$(BIN)/python -m soc2audit.ci integration
 
+# make suite starts the four-host lab from the warm image (the roles' packages installed): its
+# converge is then configuration, not apt. The cold path is test_30's (Debian 13, base image).
+suite: export SOC2_LAB_WARM = 1
 suite: lab-up ## the lab tests, and beside them (two at a time) every molecule scenario and own-container test file
 	$(BIN)/python -m soc2audit.lab image --warm >/dev/null
 	export SOC2_LAB_IMAGE=$$($(BIN)/python -m soc2audit.lab image --warm) SOC2_LAB_PREFIX=$$($(BIN)/python -m soc2audit.lab prefix); \

@@ -182,7 +182,7 @@ options:
         type: str
         default: /usr/local/lib/soc2audit/soc2-patching-pending
       state_file:
-        description: Where the script's daily run keeps the first-seen dates.
+        description: Where the script's timer run keeps the first-seen dates.
         type: str
         default: /var/lib/soc2audit/patching/pending.json
       security_label:
@@ -210,6 +210,14 @@ options:
         description: C(HOST-12) fails on a reboot or restart pending longer.
         type: int
         default: 7
+      state_max_age:
+        description:
+          - Read the script's recorded state instead of running it while the record is younger
+            than this many seconds and the package database, the apt lists,
+            C(/run/reboot-required) and the boot time have not changed since; V(0) always runs
+            it.
+        type: int
+        default: 7200
   fim:
     description:
       - The file_integrity role's settings (C(_file_integrity_verify_params.fim)).

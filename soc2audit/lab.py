@@ -295,6 +295,16 @@ def lab_prefix() -> str:
     return f"s2a-{digest}"
 
 
+def lab_warm(arg: bool = False) -> bool:
+    """Start the lab's hosts from the warm image (the roles' packages already installed).
+
+    `make suite` sets SOC2_LAB_WARM=1: the lab tests then spend their converge on configuration,
+    not on apt (CI budget). The cold path (every package installed by the roles) stays tested by
+    test_30's Debian 13 lab, which never inherits the setting, and by `make lab`.
+    """
+    return arg or os.environ.get("SOC2_LAB_WARM", "") not in ("", "0")
+
+
 def lab_suite(arg: str | None) -> str:
     suite = arg or os.environ.get("SOC2_LAB_SUITE", "bookworm")
     if suite not in SUITES:
@@ -869,12 +879,12 @@ def drop_cached_facts(host: str) -> None:
                 path.unlink(missing_ok=True)
 
 
-def up(lab: Lab, retry_network: bool = True) -> dict[str, str]:
+def up(lab: Lab, retry_network: bool = True, warm: bool = False) -> dict[str, str]:
     ensure_host_tools()
     write_containers_conf()
     key = ensure_ssh_key()
     pubkey = key.with_suffix(".pub").read_text()
-    image = ensure_image(lab.suite)
+    image = ensure_warm_image(lab.suite) if warm else ensure_image(lab.suite)
     ensure_network(lab)
     addresses: dict[str, str] = {}
     hosts = lab_hosts()
@@ -905,7 +915,7 @@ def up(lab: Lab, retry_network: bool = True) -> dict[str, str]:
                 for other in hosts:
                     remove_container(lab.container(other))
                 remove_network(lab)
-                return up(lab, retry_network=False)
+                return up(lab, retry_network=False, warm=warm)
             info = inspect_container(name)
         if info is None:
             raise LabError(f"{name} vanished after start")
@@ -1169,6 +1179,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_up = sub.add_parser("up", help="create or repair the lab and write inventory/lab/hosts.yml")
     p_up.add_argument("--suite", choices=SUITES, help="Debian release (default: SOC2_LAB_SUITE)")
+    p_up.add_argument(
+        "--warm",
+        action="store_true",
+        help="start from the molecule image (the roles' packages in it); default: SOC2_LAB_WARM",
+    )
     p_down = sub.add_parser("down", help="remove this checkout's containers, network, inventory")
     p_down.add_argument("--purge", action="store_true", help="also remove images and .lab/")
     sub.add_parser("status", help="show this checkout's lab containers")
@@ -1212,7 +1227,7 @@ def main(argv: list[str] | None = None) -> int:
         lab = Lab(prefix=lab_prefix(), suite=lab_suite(getattr(args, "suite", None)))
         if args.cmd == "up":
             started = time.monotonic()
-            addresses = up(lab)
+            addresses = up(lab, warm=lab_warm(args.warm))
             for host, ip in addresses.items():
                 log(f"{host:<11} {ip}")
             took = time.monotonic() - started

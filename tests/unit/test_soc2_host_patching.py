@@ -259,3 +259,81 @@ def test_observations() -> None:
         {"key": "patching_oldest_pending_age", "labels": {}, "value": 86400},
         {"key": "patching_restart_pending_age", "labels": {}, "value": 0},
     ]
+
+
+# ------------------------------------------------------------------ the recorded state
+# The script's state as the timer wrote it (pending_held.json, recorded): "generated" is when it
+# ran; the package database and the apt lists were last changed before that.
+def recorded(now_after: float = 600.0, **over: Any) -> tuple[dict[str, Any] | None, str]:
+    state = pending()
+    generated = float(state["generated"])
+    args: dict[str, Any] = {
+        "text": json.dumps(state),
+        "now": generated + now_after,
+        "max_age": 7200,
+        "inputs": {part.DPKG_STATUS: generated - 50, part.APT_LISTS: generated - 3600},
+        "reboot_mtime": None,
+        "booted": generated - DAY,
+    }
+    args.update(over)
+    return part.recorded_state(**args)
+
+
+def test_a_fresh_record_stands_for_the_live_read() -> None:
+    state, why = recorded()
+    assert state is not None and state["security_updates"][0]["package"] == "soc2audit-probe"
+    assert why == "recorded by the timer 600 s ago"
+
+
+@pytest.mark.parametrize(
+    ("over", "says"),
+    [
+        ({"now_after": 7300.0}, "7300 s old (limit 7200 s)"),
+        ({"now_after": -120.0}, "-120 s old"),
+        ({"max_age": 0}, "state_max_age 0"),
+        ({"text": None}, "no recorded state"),
+        ({"text": "{"}, "recorded state unusable"),
+        ({"booted": 9e12}, "rebooted since"),
+    ],
+)
+def test_an_old_missing_or_broken_record_is_not_used(over: dict[str, Any], says: str) -> None:
+    now_after = over.pop("now_after", 600.0)
+    state, why = recorded(now_after, **over)
+    assert state is None and says in why
+
+
+def test_a_change_to_what_the_record_was_read_from_makes_it_stale() -> None:
+    generated = float(pending()["generated"])
+    for name in (part.DPKG_STATUS, part.APT_LISTS):
+        inputs = {part.DPKG_STATUS: generated - 50, part.APT_LISTS: generated - 50}
+        inputs[name] = generated + 1
+        state, why = recorded(inputs=inputs)
+        assert state is None and why == f"{name} changed since the recorded state"
+        inputs[name] = None
+        assert recorded(inputs=inputs)[0] is None
+
+
+def test_the_reboot_file_must_match_the_record() -> None:
+    # The record says no reboot; the file appeared since (its time, backdated or not, differs).
+    state, why = recorded(reboot_mtime=float(pending()["generated"]) - 8 * DAY)
+    assert state is None and "/run/reboot-required changed" in why
+    # A record that says a reboot is required, with the file's own time: still stands.
+    rec = pending()
+    rec["reboot"] = {"required": True, "first_seen": 1700000000.0, "packages": ["libc6"]}
+    state, _ = recorded(text=json.dumps(rec), reboot_mtime=1700000000.0)
+    assert state is not None
+    # The file gone (rebooted or removed) or touched: stale.
+    assert recorded(text=json.dumps(rec), reboot_mtime=None)[0] is None
+    assert recorded(text=json.dumps(rec), reboot_mtime=1700000001.0)[0] is None
+
+
+def test_a_record_with_errors_is_not_used() -> None:
+    rec = pending()
+    rec["errors"] = ["needrestart: not found"]
+    state, why = recorded(text=json.dumps(rec))
+    assert state is None and why == "recorded state has errors"
+
+
+def test_boot_time_from_proc_stat() -> None:
+    assert part.boot_time("cpu  1 2 3\nbtime 1796000000\nprocesses 5\n") == 1796000000.0
+    assert part.boot_time("cpu 1\n") is None
