@@ -46,8 +46,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -298,6 +297,11 @@ def load_hints(path: Path = HINTS) -> dict[str, float]:
     return {str(k): float(v) for k, v in data.items() if isinstance(v, int | float)}
 
 
+def late_jobs() -> int:
+    """Side workers that join once the lab stream ends (SOC2_CI_LATE_JOBS, default 1)."""
+    return max(0, int(os.environ.get("SOC2_CI_LATE_JOBS", "1")))
+
+
 def run_everything(jobs: int, extra: list[str], names: list[str]) -> int:
     """The lab stream, and beside it the side jobs (molecule scenarios and own-containers test
     files) on `jobs` workers. Every failure is reported; any fails the run."""
@@ -319,7 +323,7 @@ def run_everything(jobs: int, extra: list[str], names: list[str]) -> int:
     say(f"== lab tests here; {len(side)} side jobs beside them, {jobs} at a time")
     lab = subprocess.Popen(pytest_argv(f"not {OWN}", extra), cwd=REPO, stdin=subprocess.DEVNULL)
     try:
-        outcomes = run_all_jobs(side, jobs)
+        outcomes = run_all_jobs(side, jobs, (lab.wait, late_jobs()))
         side_wall = time.monotonic() - started
         lab_rc = lab.wait()
     except BaseException:
@@ -356,9 +360,50 @@ def run_everything(jobs: int, extra: list[str], names: list[str]) -> int:
     return 1 if failed or lab_rc else 0
 
 
-def run_all_jobs(side: list[Job], jobs: int) -> list[Outcome]:
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        return list(pool.map(run_job, side))
+def run_all_jobs(
+    side: list[Job],
+    jobs: int,
+    late: tuple[Callable[[], object], int] | None = None,
+) -> list[Outcome]:
+    """Run the jobs in their order on `jobs` workers; with `late` (wait, n), n more workers join
+    once wait() returns (the lab stream has ended and left its share of the CPU)."""
+    queue = list(enumerate(side))
+    results: dict[int, Outcome] = {}
+    lock = threading.Lock()
+    joined: list[threading.Thread] = []
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if not queue:
+                    return
+                index, job = queue.pop(0)
+            results[index] = run_job(job)
+
+    def joiner(wait: Callable[[], object], n: int) -> None:
+        wait()
+        with lock:
+            if not queue or n <= 0:
+                return
+            say(f"== the lab tests ended: {n} more side worker(s)")
+            for _ in range(n):
+                t = threading.Thread(target=worker)
+                joined.append(t)
+                t.start()
+
+    base = [threading.Thread(target=worker) for _ in range(max(1, jobs))]
+    for t in base:
+        t.start()
+    if late is not None:
+        threading.Thread(target=joiner, args=late, daemon=True).start()
+    for t in base:
+        t.join()
+    # The queue is empty now; a late worker may still be running its last job.
+    with lock:
+        extra = list(joined)
+    for t in extra:
+        t.join()
+    return [results[i] for i in sorted(results)]
 
 
 def main(argv: list[str] | None = None) -> int:

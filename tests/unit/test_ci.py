@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +155,8 @@ def test_everything_runs_the_lab_stream_and_every_side_job(
     ran: list[str] = []
     lab_argv: list[list[str]] = []
 
-    def fake_jobs(side: list[ci.Job], jobs: int) -> list[ci.Outcome]:
+    def fake_jobs(side: list[ci.Job], jobs: int, late: Any = None) -> list[ci.Outcome]:
+        assert late is not None and late[1] == 1  # one more worker once the lab stream ends
         ran.extend(j.name for j in side)
         return [ci.Outcome(j.name, 1 if j.name == "pki_default" else 0, 2.0, j.log) for j in side]
 
@@ -182,3 +185,33 @@ def test_everything_runs_the_lab_stream_and_every_side_job(
     assert set(molecule["scenarios"]) == {"pki_default", "timesync_default"}
     assert "fluent_bit_default" in molecule["skipped"]
     assert "pki_default" in capsys.readouterr().out
+
+
+def test_a_late_worker_joins_once_the_lab_stream_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One worker while the lab stream runs, two after it: every job runs once, results keep the
+    jobs' order, and two run at once only after the lab stream's end."""
+    lab_done = threading.Event()
+    lock = threading.Lock()
+    running: list[str] = []
+    overlaps: list[tuple[bool, int]] = []
+
+    def fake_run(job: ci.Job) -> ci.Outcome:
+        with lock:
+            running.append(job.name)
+            overlaps.append((lab_done.is_set(), len(running)))
+        time.sleep(0.05)
+        if job.name == "j1":
+            lab_done.set()
+        time.sleep(0.05)
+        with lock:
+            running.remove(job.name)
+        return ci.Outcome(job.name, 0, 0.1, job.log)
+
+    monkeypatch.setattr(ci, "run_job", fake_run)
+    side = [ci.Job(f"j{i}", ("true",), tmp_path / f"j{i}.log", "pytest") for i in range(6)]
+    outcomes = ci.run_all_jobs(side, 1, (lab_done.wait, 1))
+    assert [o.scenario for o in outcomes] == [f"j{i}" for i in range(6)]
+    assert all(n == 1 for done, n in overlaps if not done)
+    assert any(n == 2 for done, n in overlaps if done)
