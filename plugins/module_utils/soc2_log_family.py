@@ -1978,20 +1978,14 @@ def check_kafka_producer(
     observations.append(
         {"key": "log_kafka_producer_queue", "labels": {}, "value": backlog["messages"]}
     )
-    action_stats = latest["action"]
     observed = {
         "messages": backlog["messages"],
-        "suspended": int(action_stats.get("suspended", 0)),
-        "failed": int(action_stats.get("failed", 0)),
+        "processed": int(latest["action"].get("processed", 0)),
+        "failed": int(latest["action"].get("failed", 0)),
     }
     problems = [
-        p.replace("the forwarding queue", f"the Kafka producer's queue ({action})")
-        + " (the brokers are unreachable or refuse the producer"
-        + (
-            f"; the action was suspended {observed['suspended']} time(s))"
-            if observed["suspended"]
-            else ")"
-        )
+        p.replace("the forwarding queue", f"the Kafka producer's queue {action}")
+        + ": the brokers are unreachable or refuse the producer"
         for p in backlog["problems"]
     ]
     return _check(
@@ -1999,12 +1993,22 @@ def check_kafka_producer(
         problems,
         observed,
         expected,
-        f"{backlog['messages']} message(s) wait in the Kafka producer's queue ({action}; at most "
+        f"{backlog['messages']} message(s) wait in the Kafka producer's queue {action} (at most "
         f"{agg['kafka_max_queue_messages']})",
     )
 
 
 KAFKA_TOPIC_STATE_VERSION = 1
+
+
+def _tool_error(stderr: str) -> str:
+    """The line of a Kafka tool's stderr that says what went wrong: the first ERROR line (the
+    exception's message, not its stack), else the last line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("ERROR"):
+            return line[:300]
+    return lines[-1][:300] if lines else "no output"
 
 
 def assess_topic_state(state: Any, topic_name: str, now: float, max_age: int) -> dict[str, Any]:
@@ -2035,8 +2039,10 @@ def assess_topic_state(state: Any, topic_name: str, now: float, max_age: int) ->
             "is not running"
         )
     if state.get("rc") != 0:
-        err = " ".join(str(state.get("stderr") or "").split())[-300:]
-        problems.append(f"TopicCommand --describe failed (exit {state.get('rc')}): {err}")
+        problems.append(
+            f"TopicCommand --describe failed (exit {state.get('rc')}): "
+            + _tool_error(str(state.get("stderr") or ""))
+        )
         return out
     topic = parse_topic(str(state.get("stdout") or ""), topic_name)
     if topic is None:
