@@ -169,7 +169,7 @@ ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
 def validate(params: dict[str, Any]) -> list[str]:
     """Parameter problems that need no host."""
     problems = validate_shipper(params["shipper"])
-    broker = params["broker"]
+    broker = params.get("broker") or {"enabled": False}
     if broker["enabled"] and not str(broker["state_path"]).startswith("/"):
         problems.append("broker.state_path must be absolute")
     agg = params["aggregator"]
@@ -2303,7 +2303,7 @@ def verify(module: Any, params: dict[str, Any]) -> dict[str, Any]:
     else:
         why = "not a log aggregator (the log_aggregator role does not apply to this host)"
         checks += [make_check(c, "not_applicable", None, None, why) for c in AGGREGATOR_CHECK_IDS]
-    broker = params["broker"]
+    broker = params.get("broker") or {"enabled": False}
     if broker["enabled"]:
         brokers = verify_broker(broker)
         checks += brokers["checks"]
