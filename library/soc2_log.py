@@ -44,7 +44,7 @@ description:
   - Aggregator, without running commands, rsyslogd's listening sockets, the rendered
     configuration, the store's day files with their inode flags (C(FS_IOC_GETFLAGS)), their
     C(.sha256) files, the store writer's C(stats.json) and the S3 uploader's state file.
-  - Returns one result per check id, always all eleven (C(LOG-01) .. C(LOG-11)), plus
+  - Returns one result per check id, always all of them (C(LOG-01) .. C(LOG-14)), plus
     the facts it read. The aggregator's are V(not_applicable) when O(aggregator.enabled) is
     V(false).
   - "C(LOG-06): rsyslogd listens on every peer's port (on O(aggregator.listen_address)), the
@@ -72,6 +72,17 @@ description:
     over the topic's partitions (high watermark minus committed offset) is at most
     O(aggregator.kafka_max_lag_messages), and no store error was counted.
     V(not_applicable) otherwise."
+  - "C(LOG-13): with Kafka forwarding on this aggregator (O(aggregator.kafka_producer_enabled)),
+    the omkafka action's queue (O(aggregator.kafka_action_name), its Disk part included) holds
+    at most O(aggregator.kafka_max_queue_messages) messages, from the newest objects of
+    rsyslogd's impstats JSON log (O(aggregator.kafka_stats_file), at most three
+    O(aggregator.kafka_stats_interval_seconds) old). V(not_applicable) otherwise."
+  - "C(LOG-14): on a Kafka broker (O(broker.enabled)), from the state file of
+    C(soc2-kafka-topic-state) (O(broker.state_path): the audit topic's TopicCommand
+    C(--describe), written on a timer; no JVM and no network call here), at most
+    O(broker.max_state_age_seconds) old, every partition of O(broker.topic) has a leader, all
+    its replicas in sync, and at least the topic's C(min.insync.replicas) in sync.
+    V(not_applicable) on other hosts."
 version_added: "0.1.0"
 author:
   - soc2-audit-metrics contributors
@@ -344,6 +355,57 @@ options:
             runs) (C(LOG-12)).
         type: int
         default: 300
+      kafka_producer_enabled:
+        description:
+          - This aggregator forwards to Kafka with omkafka (C(LOG-13)).
+        type: bool
+        default: false
+      kafka_stats_file:
+        description:
+          - rsyslogd's impstats JSON log on the aggregator, read for C(LOG-13).
+        type: path
+        default: /var/lib/soc2audit/log-store/impstats.json
+      kafka_stats_interval_seconds:
+        description:
+          - impstats' interval; the file is stale after three of them (C(LOG-13)).
+        type: int
+        default: 60
+      kafka_action_name:
+        description:
+          - The omkafka action's name (impstats names its queue C(<name> queue)) (C(LOG-13)).
+        type: str
+        default: soc2_kafka
+      kafka_max_queue_messages:
+        description:
+          - Most messages the omkafka action's queue may hold (C(LOG-13)).
+        type: int
+        default: 10000
+  broker:
+    description:
+      - The Kafka tier's broker part (the kafka role's C(_kafka_verify_params.broker)): C(LOG-14).
+    type: dict
+    suboptions:
+      enabled:
+        description:
+          - This host is a broker of the Kafka tier (the kafka role applies to it).
+        type: bool
+        default: false
+      state_path:
+        description:
+          - The state file C(soc2-kafka-topic-state) writes (the describe output, its exit
+            status and time).
+        type: path
+        default: /var/lib/soc2audit/kafka/topic-state.json
+      topic:
+        description:
+          - The audit topic.
+        type: str
+        default: soc2audit.audit
+      max_state_age_seconds:
+        description:
+          - Oldest the state file may be (C(LOG-14)).
+        type: int
+        default: 900
 notes:
   - The fluent_bit engine's shipper checks are not part of this module yet.
 """
@@ -381,7 +443,7 @@ changed:
   sample: false
 checks:
   description:
-    - One result per check id, always C(LOG-01) .. C(LOG-11) in that order.
+    - One result per check id, always C(LOG-01) .. C(LOG-14) in that order.
   returned: always
   type: list
   elements: dict

@@ -215,6 +215,30 @@ OBSERVATIONS: dict[str, Metric] = {
         "soc2audit_log_kafka_archive_state_age_seconds",
         "Age of the Kafka archive consumer's state file at the drift run (LOG-12)",
     ),
+    "log_kafka_producer_queue": Metric(
+        "soc2audit_log_kafka_producer_queue_messages",
+        "Messages in the aggregator's omkafka action queue, its disk part included (LOG-13)",
+    ),
+    "log_kafka_under_replicated_partitions": Metric(
+        "soc2audit_log_kafka_under_replicated_partitions",
+        "Partitions of the audit topic with fewer in-sync replicas than replicas (LOG-14)",
+        ("topic",),
+    ),
+    "log_kafka_offline_partitions": Metric(
+        "soc2audit_log_kafka_offline_partitions",
+        "Partitions of the audit topic without a leader (LOG-14)",
+        ("topic",),
+    ),
+    "log_kafka_below_min_isr_partitions": Metric(
+        "soc2audit_log_kafka_below_min_isr_partitions",
+        "Partitions of the audit topic with fewer in-sync replicas than its min.insync.replicas "
+        "(LOG-14)",
+        ("topic",),
+    ),
+    "log_kafka_topic_state_age": Metric(
+        "soc2audit_log_kafka_topic_state_age_seconds",
+        "Age of the broker's recorded audit topic state at the drift run (LOG-14)",
+    ),
     # HOST, the patching part (plugins/module_utils/soc2_host_patching.py)
     "patching_pending_security_updates": Metric(
         "soc2audit_patching_pending_security_updates",

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ansible.module_utils.soc2_command import find_binary, run
+from ansible.module_utils.soc2_kafka import parse_topic
 from ansible.module_utils.soc2_results import make_check
 from ansible.module_utils.soc2_textfile import samples
 
@@ -47,7 +48,10 @@ AGGREGATOR_CHECK_IDS: tuple[str, ...] = (
     "LOG-10",
     "LOG-11",
     "LOG-12",
+    "LOG-13",
 )
+# The Kafka tier's brokers (roles/kafka): the audit topic's replication (LOG-14).
+BROKER_CHECK_IDS: tuple[str, ...] = ("LOG-14",)
 CHECK_IDS: tuple[str, ...] = (
     "LOG-01",
     "LOG-02",
@@ -61,6 +65,8 @@ CHECK_IDS: tuple[str, ...] = (
     "LOG-10",
     "LOG-11",
     "LOG-12",
+    "LOG-13",
+    "LOG-14",
 )
 
 FS_IOC_GETFLAGS = 0x80086601
@@ -111,6 +117,22 @@ AGGREGATOR_SPEC: dict[str, dict[str, Any]] = {
     },
     "kafka_max_lag_messages": {"type": "int", "default": 10000},
     "kafka_max_state_age_seconds": {"type": "int", "default": 300},
+    # The omkafka producer's Disk queue (LOG-13), from rsyslogd's impstats JSON log.
+    "kafka_producer_enabled": {"type": "bool", "default": False},
+    "kafka_stats_file": {
+        "type": "path",
+        "default": "/var/lib/soc2audit/log-store/impstats.json",
+    },
+    "kafka_stats_interval_seconds": {"type": "int", "default": 60},
+    "kafka_action_name": {"type": "str", "default": "soc2_kafka"},
+    "kafka_max_queue_messages": {"type": "int", "default": 10000},
+}
+BROKER_SPEC: dict[str, dict[str, Any]] = {
+    "enabled": {"type": "bool", "default": False},
+    # Written by soc2-kafka-topic-state (roles/kafka) on a timer: TopicCommand's describe output.
+    "state_path": {"type": "path", "default": "/var/lib/soc2audit/kafka/topic-state.json"},
+    "topic": {"type": "str", "default": "soc2audit.audit"},
+    "max_state_age_seconds": {"type": "int", "default": 900},
 }
 SHIPPER_SPEC: dict[str, dict[str, Any]] = {
     "enabled": {"type": "bool", "default": False},
@@ -140,12 +162,16 @@ SHIPPER_SPEC: dict[str, dict[str, Any]] = {
 ARGUMENT_SPEC: dict[str, dict[str, Any]] = {
     "shipper": {"type": "dict", "options": SHIPPER_SPEC, "apply_defaults": True},
     "aggregator": {"type": "dict", "options": AGGREGATOR_SPEC, "apply_defaults": True},
+    "broker": {"type": "dict", "options": BROKER_SPEC, "apply_defaults": True},
 }
 
 
 def validate(params: dict[str, Any]) -> list[str]:
     """Parameter problems that need no host."""
     problems = validate_shipper(params["shipper"])
+    broker = params.get("broker") or {"enabled": False}
+    if broker["enabled"] and not str(broker["state_path"]).startswith("/"):
+        problems.append("broker.state_path must be absolute")
     agg = params["aggregator"]
     if not agg["enabled"]:
         return problems
@@ -155,6 +181,7 @@ def validate(params: dict[str, Any]) -> list[str]:
         "state_dir",
         "upload_state_path",
         "kafka_archive_state_path",
+        "kafka_stats_file",
         "proc_root",
     ):
         if not str(agg[name]).startswith("/"):
@@ -168,9 +195,12 @@ def validate(params: dict[str, Any]) -> list[str]:
         "max_seal_delay_seconds",
         "upload_max_delay_seconds",
         "review_period_days",
+        "kafka_max_queue_messages",
     ):
         if agg[number] < 0:
             problems.append(f"aggregator.{number} must not be negative")
+    if agg["kafka_stats_interval_seconds"] <= 0:
+        problems.append("aggregator.kafka_stats_interval_seconds must be positive")
     return problems
 
 
@@ -1108,6 +1138,30 @@ def assess_discards(
     return {"problems": problems, "observed": observed, "discarded": discarded}
 
 
+def read_impstats(
+    path: str, action: str, interval: int, now: float
+) -> tuple[dict[str, dict[str, Any]], str]:
+    """The newest impstats objects of ``action`` (latest_objects) from the tail of rsyslogd's
+    impstats JSON log, and why they cannot be used ('' when they can): the file is unreadable,
+    or older than STATS_STALE_INTERVALS intervals (impstats is not running: the counters are
+    not current). The shipper's forwarding action (LOG-04, LOG-05) and the aggregator's omkafka
+    action (LOG-13) are read the same way."""
+    try:
+        age = now - os.stat(path).st_mtime
+        latest = latest_objects(parse_impstats(_read_tail(path, STATS_TAIL_BYTES)), action)
+    except OSError as exc:
+        return {}, f"cannot read {path}: {exc.strerror or exc}"
+    stale = STATS_STALE_INTERVALS * interval
+    if age > stale:
+        return latest, (
+            f"{path} was last written {int(age)} s ago (more than {stale} s): "
+            "rsyslogd's impstats is not running, the counters are not current"
+        )
+    if "queue" not in latest or "action" not in latest:
+        return latest, f"{path} has no impstats object for the action {action} or its queue"
+    return latest, ""
+
+
 def _read_tail(path: str, size: int) -> str:
     with open(path, "rb") as fh:
         fh.seek(0, os.SEEK_END)
@@ -1244,27 +1298,9 @@ def verify_shipper(module: Any, ship: dict[str, Any], now: float | None = None) 
         facts["imfile_state"] = [s["state_file"] for s in states]
 
     # LOG-04 and LOG-05: the newest impstats objects (and the disk queue's files)
-    stats_why = ""
-    latest: dict[str, dict[str, Any]] = {}
-    try:
-        age = now - os.stat(ship["stats_file"]).st_mtime
-        latest = latest_objects(
-            parse_impstats(_read_tail(ship["stats_file"], STATS_TAIL_BYTES)), ship["action_name"]
-        )
-    except OSError as exc:
-        stats_why = f"cannot read {ship['stats_file']}: {exc.strerror or exc}"
-    else:
-        stale = STATS_STALE_INTERVALS * ship["stats_interval_seconds"]
-        if age > stale:
-            stats_why = (
-                f"{ship['stats_file']} was last written {int(age)} s ago (more than {stale} s): "
-                "rsyslogd's impstats is not running, the counters are not current"
-            )
-        elif "queue" not in latest or "action" not in latest:
-            stats_why = (
-                f"{ship['stats_file']} has no impstats object for the action "
-                f"{ship['action_name']} or its queue"
-            )
+    latest, stats_why = read_impstats(
+        ship["stats_file"], ship["action_name"], ship["stats_interval_seconds"], now
+    )
     facts["impstats"] = latest
     max_disk = None
     max_size = None
@@ -1917,6 +1953,194 @@ def check_kafka_archive(agg: dict[str, Any], now: float, observations: list[Any]
     )
 
 
+def check_kafka_producer(
+    agg: dict[str, Any], now: float, observations: list[Any]
+) -> dict[str, Any]:
+    """LOG-13: the omkafka action's queue (its Disk queue) on this aggregator holds at most
+    ``kafka_max_queue_messages``, from rsyslogd's impstats (read_impstats, assess_backlog: the
+    shipper's LOG-04 reading of its forwarding queue). not_applicable without Kafka forwarding."""
+    if not agg["kafka_producer_enabled"]:
+        return make_check(
+            "LOG-13",
+            "not_applicable",
+            None,
+            None,
+            "this aggregator does not forward to Kafka (log_aggregator_kafka_enabled)",
+        )
+    action = agg["kafka_action_name"]
+    expected = {"max_queue_messages": agg["kafka_max_queue_messages"]}
+    latest, why = read_impstats(
+        agg["kafka_stats_file"], action, agg["kafka_stats_interval_seconds"], now
+    )
+    if why:
+        return make_check("LOG-13", "error", None, expected, why)
+    backlog = assess_backlog(latest, 0, None, agg["kafka_max_queue_messages"])
+    observations.append(
+        {"key": "log_kafka_producer_queue", "labels": {}, "value": backlog["messages"]}
+    )
+    observed = {
+        "messages": backlog["messages"],
+        "processed": int(latest["action"].get("processed", 0)),
+        "failed": int(latest["action"].get("failed", 0)),
+    }
+    problems = [
+        p.replace("the forwarding queue", f"the Kafka producer's queue {action}")
+        + ": the brokers are unreachable or refuse the producer"
+        for p in backlog["problems"]
+    ]
+    return _check(
+        "LOG-13",
+        problems,
+        observed,
+        expected,
+        f"{backlog['messages']} message(s) wait in the Kafka producer's queue {action} (at most "
+        f"{agg['kafka_max_queue_messages']})",
+    )
+
+
+KAFKA_TOPIC_STATE_VERSION = 1
+
+
+def _tool_error(stderr: str) -> str:
+    """The line of a Kafka tool's stderr that says what went wrong: the first ERROR line (the
+    exception's message, not its stack), else the last line."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("ERROR"):
+            return line[:300]
+    return lines[-1][:300] if lines else "no output"
+
+
+def assess_topic_state(state: Any, topic_name: str, now: float, max_age: int) -> dict[str, Any]:
+    """LOG-14 from soc2-kafka-topic-state's state file (roles/kafka: TopicCommand --describe of
+    the audit topic, run on a timer): fresh, the describe worked, and every partition has a
+    leader (offline: none), all its replicas in sync (under-replicated: ISR smaller than the
+    replica set) and at least min.insync.replicas in sync (below it, acks=all producers are
+    refused). The describe output is parsed by soc2_kafka.parse_topic (the admin module's)."""
+    out: dict[str, Any] = {
+        "problems": [],
+        "age": None,
+        "under_replicated": [],
+        "offline": [],
+        "below_min_isr": [],
+        "partitions": 0,
+        "min_insync_replicas": None,
+    }
+    problems: list[str] = out["problems"]
+    if not isinstance(state, dict) or state.get("version") != KAFKA_TOPIC_STATE_VERSION:
+        problems.append("no topic state file (soc2-kafka-topic-state never ran)")
+        return out
+    updated = _parse_utc(state.get("updated"))
+    out["age"] = None if updated is None else max(now - updated, 0.0)
+    if out["age"] is None or out["age"] > max_age:
+        age = "undated" if out["age"] is None else f"{out['age']:.0f} s old"
+        problems.append(
+            f"the topic state is {age} (more than {max_age} s): soc2-kafka-topic-state.timer "
+            "is not running"
+        )
+    if state.get("rc") != 0:
+        problems.append(
+            f"TopicCommand --describe failed (exit {state.get('rc')}): "
+            + _tool_error(str(state.get("stderr") or ""))
+        )
+        return out
+    topic = parse_topic(str(state.get("stdout") or ""), topic_name)
+    if topic is None:
+        problems.append(f"the topic {topic_name} is not in the describe output")
+        return out
+    out["partitions"] = len(topic.partitions)
+    min_isr_text = topic.configs.get("min.insync.replicas", "1")
+    min_isr = int(min_isr_text) if min_isr_text.isdigit() else 1
+    out["min_insync_replicas"] = min_isr
+    for p in topic.partitions:
+        if p.leader < 0:
+            out["offline"].append(p.partition)
+        if len(p.isr) < len(p.replicas):
+            out["under_replicated"].append(p.partition)
+        if len(p.isr) < min_isr:
+            out["below_min_isr"].append(p.partition)
+    detail = {p.partition: p for p in topic.partitions}
+
+    def _describe(ids: list[int]) -> str:
+        return ", ".join(
+            f"{i} (replicas {','.join(map(str, detail[i].replicas))}, "
+            f"isr {','.join(map(str, detail[i].isr)) or 'none'})"
+            for i in ids
+        )
+
+    if out["offline"]:
+        problems.append(
+            f"{len(out['offline'])} partition(s) of {topic_name} without a leader (offline): "
+            + _describe(out["offline"])
+        )
+    if out["under_replicated"]:
+        problems.append(
+            f"{len(out['under_replicated'])} under-replicated partition(s) of {topic_name}: "
+            + _describe(out["under_replicated"])
+        )
+    if out["below_min_isr"]:
+        problems.append(
+            f"{len(out['below_min_isr'])} partition(s) below min.insync.replicas={min_isr} "
+            f"(acks=all producers are refused): {_describe(out['below_min_isr'])}"
+        )
+    return out
+
+
+def verify_broker(broker: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+    """LOG-14 on a Kafka broker: the audit topic fully replicated, from the state file (no JVM,
+    no network call in the drift run)."""
+    now = time.time() if now is None else now
+    path = broker["state_path"]
+    topic = broker["topic"]
+    result = assess_topic_state(_read_json(path), topic, now, broker["max_state_age_seconds"])
+    observations: list[dict[str, Any]] = []
+    if result["age"] is not None:
+        observations.append(
+            {"key": "log_kafka_topic_state_age", "labels": {}, "value": round(result["age"], 3)}
+        )
+    if result["min_insync_replicas"] is not None:
+        labels = {"topic": topic}
+        observations += [
+            {
+                "key": "log_kafka_under_replicated_partitions",
+                "labels": labels,
+                "value": len(result["under_replicated"]),
+            },
+            {
+                "key": "log_kafka_offline_partitions",
+                "labels": labels,
+                "value": len(result["offline"]),
+            },
+            {
+                "key": "log_kafka_below_min_isr_partitions",
+                "labels": labels,
+                "value": len(result["below_min_isr"]),
+            },
+        ]
+    check = _check(
+        "LOG-14",
+        result["problems"],
+        {
+            "partitions": result["partitions"],
+            "under_replicated": result["under_replicated"],
+            "offline": result["offline"],
+            "below_min_isr": result["below_min_isr"],
+            "state_age_seconds": result["age"],
+            "state_file": path,
+        },
+        {
+            "under_replicated": [],
+            "offline": [],
+            "below_min_isr": [],
+            "max_state_age_seconds": broker["max_state_age_seconds"],
+        },
+        f"every one of the {result['partitions']} partition(s) of {topic} has a leader and all "
+        f"its replicas in sync (min.insync.replicas {result['min_insync_replicas']}), state "
+        f"{result['age'] or 0:.0f} s old",
+    )
+    return {"checks": [check], "observations": observations}
+
+
 def verify_aggregator(agg: dict[str, Any], now: float | None = None) -> dict[str, Any]:
     now = time.time() if now is None else now
     peers = sorted(agg["peers"], key=lambda p: p["name"])
@@ -2042,6 +2266,7 @@ def verify_aggregator(agg: dict[str, Any], now: float | None = None) -> dict[str
         )
     )
     checks.append(check_kafka_archive(agg, now, observations))
+    checks.append(check_kafka_producer(agg, now, observations))
     order = {cid: i for i, cid in enumerate(AGGREGATOR_CHECK_IDS)}
     checks.sort(key=lambda c: order[c["check_id"]])
     return {
@@ -2078,4 +2303,12 @@ def verify(module: Any, params: dict[str, Any]) -> dict[str, Any]:
     else:
         why = "not a log aggregator (the log_aggregator role does not apply to this host)"
         checks += [make_check(c, "not_applicable", None, None, why) for c in AGGREGATOR_CHECK_IDS]
+    broker = params.get("broker") or {"enabled": False}
+    if broker["enabled"]:
+        brokers = verify_broker(broker)
+        checks += brokers["checks"]
+        observations += brokers["observations"]
+    else:
+        why = "not a Kafka broker (the kafka role does not apply to this host)"
+        checks += [make_check(c, "not_applicable", None, None, why) for c in BROKER_CHECK_IDS]
     return {"checks": checks, "observations": observations, **out}

@@ -422,6 +422,8 @@ def test_module_run(
         "LOG-10": "not_applicable",
         "LOG-12": "not_applicable",
         "LOG-11": "pass",
+        "LOG-13": "not_applicable",
+        "LOG-14": "not_applicable",
     }
     assert "tcp 127.0.0.1:26515" in result["checks"][5]["message"]
     assert result["rsyslogd_pids"] == [4242]

@@ -195,7 +195,7 @@ def test_module_reports_log10(
     rc, result = invoke(soc2_log.main, args, capsys)
     assert rc == 0, result
     ids = [c["check_id"] for c in result["checks"]]
-    assert ids[-4:] == ["LOG-09", "LOG-10", "LOG-11", "LOG-12"]
+    assert ids[-6:] == ["LOG-09", "LOG-10", "LOG-11", "LOG-12", "LOG-13", "LOG-14"]
     log10 = result["checks"][ids.index("LOG-10")]
     assert log10["result"] == "fail"
     assert log10["message"].startswith("edge1/2026-12-05.jsonl: sealed ")
