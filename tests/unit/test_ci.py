@@ -215,3 +215,29 @@ def test_a_late_worker_joins_once_the_lab_stream_ends(
     assert [o.scenario for o in outcomes] == [f"j{i}" for i in range(6)]
     assert all(n == 1 for done, n in overlaps if not done)
     assert any(n == 2 for done, n in overlaps if done)
+
+
+def test_a_scenarios_platforms_as_molecule_names_them() -> None:
+    env = {"SOC2_LAB_PREFIX": "ci1"}
+    containers, networks = ci.platforms("timesync_alternative", env)
+    assert containers == ("ci1-tsa-server", "ci1-tsa-client")
+    assert networks == ("ci1-tsa-net",)
+    # The default of ${VAR:-default} when the variable is unset or empty.
+    assert ci.interpolate("${SOC2_LAB_PREFIX:-s2a}-x", {}) == "s2a-x"
+    assert ci.interpolate("${SOC2_LAB_PREFIX:-s2a}-x", {"SOC2_LAB_PREFIX": ""}) == "s2a-x"
+    assert ci.interpolate("${A}/b", {"A": "/tmp"}) == "/tmp/b"
+
+
+def test_a_molecule_job_removes_its_own_containers_and_keeps_a_fresh_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SOC2_LAB_PREFIX", "ci2")
+    job = ci.molecule_job("timesync_alternative", "molecule")
+    assert job.argv == ("molecule", "test", "-s", "timesync_alternative", "--destroy", "never")
+    assert job.containers == ("ci2-tsa-server", "ci2-tsa-client")
+    assert dict(job.env)["MOLECULE_EPHEMERAL_DIRECTORY"].endswith(
+        "molecule-state/timesync_alternative"
+    )
+    # Every scenario's platforms have names (and each job removes only its own).
+    names = [c for s in ci.scenarios() for c in ci.molecule_job(s, "m").containers]
+    assert len(names) == len(set(names)) and all(n.startswith("ci2-") for n in names)
