@@ -61,15 +61,18 @@ lab-purge: ## lab-down plus the cached image and .lab/ (SSH key, lab CA)
 
 # The Kafka fleet lab (roles/kafka, docs/roles/kafka.md): edge1, edge2, the aggregator and three
 # brokers under a prefix of its own (<this checkout's prefix>-kfk), beside the main lab, with its
-# own inventory; converged with site.yml. The brokers' classpath comes from Maven Central
+# own inventory and fact cache; started from the warm image and converged with the lean
+# playbooks/lab_kafka.yml (the roles on the log path through Kafka), as
+# tests/integration/test_89_kafka_lab.py does. The brokers' classpath comes from Maven Central
 # (python -m soc2audit.components kafka); where it cannot be had, the lab says so and has no brokers.
 KFK_HOSTS = edge1,edge2,aggregator,kafka1,kafka2,kafka3
 KFK_INVENTORY = $(CURDIR)/.lab/kfk/hosts.yml
-KFK_ENV = SOC2_LAB_PREFIX=$$($(PYTHON) -m soc2audit.lab prefix | cut -c1-27)-kfk SOC2_LAB_HOSTS=$(KFK_HOSTS) SOC2_LAB_INVENTORY=$(KFK_INVENTORY)
+KFK_FACTS = ANSIBLE_CACHE_PLUGIN_CONNECTION=$(CURDIR)/.lab/kfk/facts
+KFK_ENV = SOC2_LAB_PREFIX=$$($(PYTHON) -m soc2audit.lab prefix | cut -c1-27)-kfk SOC2_LAB_HOSTS=$(KFK_HOSTS) SOC2_LAB_INVENTORY=$(KFK_INVENTORY) $(KFK_FACTS)
 
-lab-scale: setup ## the Kafka fleet lab (own prefix <prefix>-kfk): edge1, edge2, aggregator, kafka1..3, converged with site.yml
-	$(KFK_ENV) $(BIN)/python -m soc2audit.lab up
-	$(BIN)/ansible-playbook -i $(KFK_INVENTORY) playbooks/site.yml
+lab-scale: setup ## the Kafka fleet lab (own prefix <prefix>-kfk): edge1, edge2, aggregator, kafka1..3 from the warm image, converged with playbooks/lab_kafka.yml
+	$(KFK_ENV) $(BIN)/python -m soc2audit.lab up --warm
+	$(KFK_FACTS) $(BIN)/ansible-playbook -i $(KFK_INVENTORY) playbooks/lab_kafka.yml
 
 lab-scale-down: ## remove the Kafka fleet lab
 	$(KFK_ENV) $(PYTHON) -m soc2audit.lab down

@@ -157,6 +157,31 @@ GROUP_VARS: dict[str, list[str]] = {
     ],
 }
 
+# The aggregator's side of the Kafka tier, when the lab has brokers (`make lab-scale`): it
+# forwards to the audit topic (omkafka with its host name as the producer principal, certificate
+# kafka-client) and runs the archive consumer (certificate archive-consumer, the consumer
+# principal). LOG-12 judges the consumer's state file stale after 30 s (it is rewritten every
+# 10 s), so a consumer stopped for a minute fails the drift run (test_89_kafka_lab).
+KAFKA_AGGREGATOR_CERTIFICATES = [
+    "    - name: kafka-client",
+    "      usage: client",
+    "    - name: archive-consumer",
+    "      usage: client",
+    "      common_name: archive-consumer",
+    "      sans: [archive-consumer]",
+]
+
+
+def kafka_aggregator_vars(brokers: list[str]) -> list[str]:
+    """The lines the Kafka tier adds under the aggregators' `vars:` (brokers: host names)."""
+    return [
+        "  log_aggregator_kafka_enabled: true",
+        f"  log_aggregator_kafka_brokers: {json.dumps([f'{b}:9092' for b in brokers])}",
+        "  log_aggregator_kafka_archive_cert_path: /etc/ssl/soc2audit/archive-consumer.crt",
+        "  log_aggregator_kafka_archive_key_path: /etc/ssl/soc2audit/private/archive-consumer.key",
+        "  log_aggregator_kafka_max_state_age_seconds: 30",
+    ]
+
 
 # The lab's write-once store (docs/s3-object-lock.md, "The lab's store"): versitygw with Object
 # Lock on the monitor, deployed by playbooks/lab_s3_store.yml (lab code, not a role: users bring
@@ -880,6 +905,9 @@ def drop_cached_facts(host: str) -> None:
 
 
 def up(lab: Lab, retry_network: bool = True, warm: bool = False) -> dict[str, str]:
+    """Create or repair the lab. ``warm``: from the warm molecule image (the roles' packages
+    already installed: `make suite`'s four-host lab, the Kafka fleet lab of `make lab-scale` and
+    tests/integration/test_89_kafka_lab.py); else from the base image (the cold install path)."""
     ensure_host_tools()
     write_containers_conf()
     key = ensure_ssh_key()
@@ -1104,6 +1132,10 @@ def write_inventory(
             group_lines += store_group_vars(group, addresses[S3_STORE_HOST], store["control_node"])
         if group == "kafka" and kafka_archive is not None:
             group_lines += [f"  kafka_local_path: {kafka_archive}"]
+        brokers = [h for h, groups in hosts.items() if "kafka" in groups]
+        if group == "aggregators" and brokers:
+            group_lines = with_certificate(group_lines, KAFKA_AGGREGATOR_CERTIFICATES)
+            group_lines += kafka_aggregator_vars(brokers)
         lines += [f"      {line}" for line in group_lines]
         lines.append("      hosts:" + ("" if members else " {}"))
         for host in members:

@@ -8,6 +8,7 @@ python3-confluent-kafka (librdkafka 2.0.2), never with a client from PyPI: what 
     kafka_tool.py CONF produce TOPIC HOST FIRST COUNT       # soc2_wire lines, numbered events
     kafka_tool.py CONF offsets TOPIC GROUP                  # committed, high, lag per partition
     kafka_tool.py CONF read TOPIC '{"0": 100}'              # "msg" of each message below
+    kafka_tool.py CONF leaders TOPIC                        # leader node id per partition
 
 CONF is a JSON file of librdkafka settings (bootstrap.servers, ssl.*). Output is JSON.
 """
@@ -106,6 +107,11 @@ def main() -> int:
                 del left[msg.partition()]
         consumer.close()
         print(json.dumps(out))
+    elif cmd == "leaders":
+        consumer = Consumer({**conf, "group.id": "soc2audit-test-reader"})
+        meta = consumer.list_topics(args[0], timeout=10).topics[args[0]]
+        print(json.dumps({str(p): m.leader for p, m in sorted(meta.partitions.items())}))
+        consumer.close()
     else:
         raise SystemExit(f"unknown command {cmd}")
     return 0

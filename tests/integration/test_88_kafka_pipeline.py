@@ -22,13 +22,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import socket
 import sqlite3
 import subprocess
 import sys
 import time
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,6 +35,7 @@ import jinja2
 import pytest
 import yaml
 from conftest import REPO
+from kafka_checks import EVENT_TEXT, count_records, event_of, verdict, wait_for
 
 from soc2audit import components, kafka_testbroker, lab
 
@@ -50,7 +49,6 @@ GROUP = "soc2audit-archive"
 HOSTS = ("edge1", "edge2")
 K = int(os.environ.get("SOC2_KAFKA_TEST_K", "1500"))
 CONSUMER_STOPPED_SECONDS = float(os.environ.get("SOC2_KAFKA_TEST_STOPPED_SECONDS", "60"))
-EVENT_RE = re.compile(r"soc2-kafka-test host=(\S+) n=(\d+)$")
 
 
 # ---------------------------------------------------------------- fixtures
@@ -186,7 +184,7 @@ def send(port: int, host: str, first: int, count: int) -> None:
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         for n in range(first, first + count):
             stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
-            line = f"<13>1 {stamp} {host} soc2kt - - - soc2-kafka-test host={host} n={n}\n"
+            line = f"<13>1 {stamp} {host} soc2kt - - - {EVENT_TEXT.format(host=host, n=n)}\n"
             sock.sendall(line.encode())
 
 
@@ -198,23 +196,11 @@ def stored_count(state: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM records").fetchone()[0])
 
 
-def store_events(root: Path) -> Counter[tuple[str, int]]:
+def store_events(root: Path) -> Any:
     """(host, n) of every stored record, counted (a duplicate shows as 2)."""
-    seen: Counter[tuple[str, int]] = Counter()
-    for path in root.glob("*/*.jsonl"):
-        for line in path.read_text().splitlines():
-            match = EVENT_RE.search(json.loads(line)["raw"])
-            if match:
-                seen[(match.group(1), int(match.group(2)))] += 1
-    return seen
-
-
-def wait_for(what: str, predicate: Any, timeout: float, step: float = 0.5) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(step)
+    return count_records(
+        line for path in root.glob("*/*.jsonl") for line in path.read_text().splitlines()
+    )
 
 
 # ---------------------------------------------------------------- the test
@@ -293,7 +279,7 @@ def test_rsyslog_to_kafka_to_store_exactly_once_through_broker_and_consumer_kill
         behind = [
             text
             for text in client.tool("archive", "read", TOPIC, json.dumps(below))
-            if _event(text) not in in_store
+            if event_of(text) not in in_store
         ]
         # Every message below a committed offset is in the store (durable before committed).
         assert committed > 0 and not behind, (committed, behind[:5])
@@ -321,8 +307,8 @@ def test_rsyslog_to_kafka_to_store_exactly_once_through_broker_and_consumer_kill
     offsets = client.offsets()
     seen = store_events(root)
     expected = {(h, n) for h in HOSTS for n in range(K)}
-    lost = expected - set(seen)
-    duplicates = {k: v for k, v in seen.items() if v > 1}
+    judged = verdict(seen, expected)
+    lost, duplicates = judged["lost"], judged["duplicates"]
     run_state = json.loads((state / "kafka-archive.json").read_text())
     figures = {
         "K_per_host": K,
@@ -339,17 +325,13 @@ def test_rsyslog_to_kafka_to_store_exactly_once_through_broker_and_consumer_kill
         "wall_seconds": round(time.monotonic() - started, 1),
     }
     print("\nKAFKA PIPELINE FIGURES", json.dumps(figures, sort_keys=True), file=sys.stderr)
-    assert not lost, sorted(lost)[:20]
-    assert not duplicates, sorted(duplicates)[:20]
+    assert not lost, lost[:20]
+    assert not duplicates, duplicates[:20]
+    assert not judged["unexpected"], judged["unexpected"][:20]
     assert figures["lag_after"] == 0, offsets
     assert run_state["lag_total"] == 0 and run_state["counts"]["store_errors"] == 0, run_state
     assert lag_while_stopped > 0, "the consumer was stopped while events arrived"
     client.run("sh", "-c", f"kill $(cat {tmp / 'rsyslogd.pid'})", check=False)
-
-
-def _event(text: str) -> tuple[str, int] | None:
-    match = EVENT_RE.search(text)
-    return (match.group(1), int(match.group(2))) if match else None
 
 
 def _listening(port: int) -> bool:

@@ -515,3 +515,34 @@ def test_the_kafka_lab_installs_the_maven_classpath(
     names = [r["name"] for r in kafka["vars"]["pki_certificate_requests"]]
     assert names == ["host", "kafka-admin"]
     assert kafka["vars"]["nftables_group_services"][0]["ports"] == [9092, 9093]
+    # The aggregator produces to the brokers and runs the archive consumer: its certificates
+    # name the principals the brokers' ACLs allow (kafka_producer/consumer_principals).
+    agg = yaml.safe_load((tmp_path / "hosts.yml").read_text())["all"]["children"]["aggregators"]
+    assert agg["vars"]["log_aggregator_kafka_enabled"] is True
+    assert agg["vars"]["log_aggregator_kafka_brokers"] == ["kafka1:9092", "kafka2:9092"]
+    requests = {r["name"]: r for r in agg["vars"]["pki_certificate_requests"]}
+    assert "common_name" not in requests["kafka-client"]  # the host name: aggregator
+    assert kafka["vars"]["kafka_producer_principals"] == ["aggregator"]
+    assert requests["archive-consumer"]["common_name"] == "archive-consumer"
+    assert kafka["vars"]["kafka_consumer_principals"] == ["archive-consumer"]
+    assert agg["vars"]["log_aggregator_kafka_archive_cert_path"].endswith("/archive-consumer.crt")
+
+
+def test_the_main_lab_aggregator_has_no_kafka(inventory: Path) -> None:
+    agg = yaml.safe_load(inventory.read_text())["all"]["children"]["aggregators"]["vars"]
+    assert "log_aggregator_kafka_enabled" not in agg
+    assert [r["name"] for r in agg["pki_certificate_requests"]] == ["host", "rsyslog-server"]
+
+
+def test_up_starts_from_the_warm_image_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lab up --warm` (make lab-scale, test_89): the warm molecule image, else the base one."""
+    seen: list[bool] = []
+
+    def fake_up(_lab: lab.Lab, retry_network: bool = True, warm: bool = False) -> dict[str, str]:
+        seen.append(warm)
+        return {}
+
+    monkeypatch.setattr(lab, "up", fake_up)
+    assert lab.main(["up", "--warm"]) == 0
+    assert lab.main(["up"]) == 0
+    assert seen == [True, False]
