@@ -55,13 +55,13 @@ def adhoc(limit: str, module: str, args: str | None = None) -> tuple[float, str]
 
 
 def sources(stdout: str) -> list[str]:
-    """Each host's facts.patching.pending_source from `ansible -o` output."""
+    """Each host's patching.pending_source (the part's facts) from `ansible -o` output."""
     out = []
     for line in stdout.splitlines():
         if "=>" not in line:
             continue
         result = json.loads(line.split("=>", 1)[1])
-        out.append(str(result.get("facts", {}).get("patching", {}).get("pending_source")))
+        out.append(str((result.get("patching") or {}).get("pending_source")))
     return out
 
 
