@@ -207,7 +207,7 @@ class Row:
 def _counts(segment: Mapping[str, Any]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for check in (segment.get("results") or {}).get("checks") or []:
-        status = str(check.get("status", "?")) if isinstance(check, Mapping) else "?"
+        status = str(check.get("result", "?")) if isinstance(check, Mapping) else "?"
         counts[status] = counts.get(status, 0) + 1
     return counts
 

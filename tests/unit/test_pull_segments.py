@@ -27,7 +27,7 @@ from soc2audit.exitcodes import (
 
 BUCKET = "soc2-evidence"
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
-RESULTS = {"started": "2026-12-07T07:00:00Z", "checks": [{"id": "SSH-01", "status": "pass"}]}
+RESULTS = {"started": "2026-12-07T07:00:00Z", "checks": [{"check_id": "SSH-01", "result": "pass"}]}
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +104,7 @@ def test_forged_unsigned_unknown_stale_and_missing_fail(
     # edge1: a good one, then one edited after signing (a fail turned into a pass).
     good = pull.ship(store, keys["edge1"], "edge1", COMMIT, "x", 0, 0, RESULTS)
     body = server.client.get_object(Bucket=BUCKET, Key=good["key"])["Body"].read()
-    edited = body.replace(b'"pass"', b'"fail"')
+    edited = body.replace(b'"result":"pass"', b'"result":"fail"')
     assert edited != body
     _put_raw(server, "pull-bad/edge1/20261207T000001Z.json", edited)
     # edge1: no signature at all; and one signed by a key that is not edge1's.
