@@ -138,11 +138,12 @@ def test_only_stale_and_missing_give_the_chain_status(
 ) -> None:
     keys = _keys(tmp_path, "edge3", "edge4")
     store = server.anchor_store(BUCKET, "pull-stale")
-    pull.ship(store, keys["edge3"], "edge3", COMMIT, "x", 0, 0, RESULTS)
+    an_hour_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    pull.ship(store, keys["edge3"], "edge3", COMMIT, "x", 0, 0, RESULTS, now=an_hour_ago)
     rc, rows = _verify(server, "pull-stale", tmp_path / "keys")
     assert rc == EXIT_EVIDENCE_CHAIN, rows
     assert sorted((r["host"], r["status"]) for r in rows) == [("edge3", "ok"), ("edge4", "missing")]
-    rc, rows = _verify(server, "pull-stale", tmp_path / "keys", "--max-age-hours", "0.0001")
+    rc, rows = _verify(server, "pull-stale", tmp_path / "keys", "--max-age-hours", "0.5")
     assert rc == EXIT_EVIDENCE_CHAIN and ("edge3", "stale") in {
         (r["host"], r["status"]) for r in rows
     }
