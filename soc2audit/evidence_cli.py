@@ -48,8 +48,11 @@ from soc2audit.cliargs import (
 )
 from soc2audit.exitcodes import (
     EVIDENCE_MEANINGS,
+    EXIT_EVIDENCE_ALTERED,
+    EXIT_EVIDENCE_CHAIN,
     EXIT_EVIDENCE_NO_CHAIN,
     EXIT_EVIDENCE_PRUNE_REFUSED,
+    EXIT_EVIDENCE_SIGNATURE,
     EXIT_EVIDENCE_STORE_CONFLICT,
     EXIT_OK,
     EXIT_RUN_FAILED,
@@ -298,7 +301,82 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--now", type=moment, metavar="TIME", help="take TIME as the current time (tests, replay)"
     )
+    p = cmds.add_parser(
+        "pull-verify",
+        help="check the pull-mode hosts' signed segments in the S3 evidence store",
+        description="List every version under s3://BUCKET/PREFIX/<host>/ and verify each with "
+        "the host's public key (roles/ansible_pull, docs/roles/ansible_pull.md): unsigned, "
+        "forged, unlocked, altered, stale or missing segments are failures.",
+    )
+    _common(p, key=False)
+    p.add_argument(
+        "--store",
+        required=True,
+        metavar="s3://BUCKET[/PREFIX]",
+        help="the evidence store and the pull prefix (default prefix: pull)",
+    )
+    p.add_argument(
+        "--keys-dir",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="the hosts' public keys, <DIR>/<host>.pem (the role's ansible_pull_public_keys_dir)",
+    )
+    p.add_argument(
+        "--max-age-hours",
+        type=float,
+        default=26.0,
+        metavar="HOURS",
+        help="a host whose newest good segment is older is stale (default 26)",
+    )
+    p.add_argument("--s3-endpoint-url", metavar="URL", default="")
+    p.add_argument("--s3-ca-bundle", metavar="PEM", default="")
+    p.add_argument("--s3-region", metavar="REGION", default="")
+    p.add_argument("--json", action="store_true", help="one JSON object per segment and host")
     return evidence
+
+
+def _pull_verify(args: argparse.Namespace) -> int:
+    """``evidence pull-verify``: 0 when every segment verifies and no host is stale or missing;
+    10 for an unsigned, forged or unknown host's segment, 11 for an unlocked or altered object,
+    13 for a stale or missing host."""
+    import datetime as dt
+    import re
+
+    from soc2audit import pull
+
+    match = re.match(r"^s3://([^/]+)(?:/(.*))?$", args.store)
+    if not match:
+        print(f"soc2audit: --store {args.store!r}: s3://BUCKET[/PREFIX]", file=sys.stderr)
+        return EXIT_USAGE
+    values = {
+        "bucket": match.group(1),
+        "prefix": (match.group(2) or "").strip("/") or pull.DEFAULT_PREFIX,
+        "endpoint_url": args.s3_endpoint_url,
+        "ca_bundle": args.s3_ca_bundle,
+        "region": args.s3_region,
+    }
+    try:
+        store = anchor_s3.from_mapping(values, {anchor_s3.RETENTION_ENV: "1"})
+        assert store is not None
+        rows = pull.verify_pulled(store, args.keys_dir, dt.timedelta(hours=args.max_age_hours))
+    except anchor_s3.AnchorError as exc:
+        print(f"soc2audit: {exc}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    for row in rows:
+        if args.json:
+            print(json.dumps(row.as_dict(), sort_keys=True))
+        else:
+            where = f" {row.key} (version {row.version_id})" if row.key else ""
+            print(f"{row.status:12} {row.host}{where}{': ' + row.reason if row.reason else ''}")
+    statuses = {row.status for row in rows}
+    if statuses & {"unsigned", "forged", "unknown_host"}:
+        return EXIT_EVIDENCE_SIGNATURE
+    if statuses & {"unlocked", "altered"}:
+        return EXIT_EVIDENCE_ALTERED
+    if statuses & {"stale", "missing"}:
+        return EXIT_EVIDENCE_CHAIN
+    return EXIT_OK
 
 
 def _paths(args: argparse.Namespace) -> tuple[Path, Path | None]:
@@ -427,6 +505,8 @@ def run(args: argparse.Namespace) -> int:
             return _prune(args, evidence)
         if command == "upload":
             return _upload(args, evidence)
+        if command == "pull-verify":
+            return _pull_verify(args)
     except NoKeyError as exc:
         print(f"soc2audit: {exc}", file=sys.stderr)
         return EXIT_EVIDENCE_NO_CHAIN

@@ -597,9 +597,11 @@ def ensure_image(suite: str) -> str:
 # empty package lists) stays covered by the lab, which keeps using the base image.
 WARM_PACKAGES = (
     "aide",
+    "ansible-core",
     "auditd",
     "chrony",
     "ethtool",
+    "git",
     "libpam-pwquality",
     "linuxptp",
     "needrestart",
@@ -626,6 +628,8 @@ WARM_SUITE_PACKAGES = {
 # mail transport agent, which the host baseline does not want.
 WARM_NO_RECOMMENDS = (
     "aide",
+    "ansible-core",
+    "git",
     "openjdk-17-jre-headless",
     "openjdk-21-jre-headless",
     "libpam-pwquality",

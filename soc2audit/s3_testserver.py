@@ -4,7 +4,8 @@
 per machine by soc2audit.components), over TLS with a throwaway CA made by openssl, posix
 backend with a versioning directory, and a bucket created with Object Lock as an administrator
 would. Used by tests/integration/test_85_object_lock.py (the log uploader) and
-tests/unit/test_anchor_s3.py (the evidence anchors). Never reaches beyond 127.0.0.1.
+tests/unit/test_anchor_s3.py (the evidence anchors); on a lab network's gateway address for
+tests/integration/test_89_ansible_pull.py. Never reaches beyond loopback and the lab.
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ class S3TestServer:
         )
 
 
-def throwaway_tls(tmp: Path) -> tuple[Path, Path, Path]:
-    """A CA and a server certificate for 127.0.0.1 (openssl, as an operator would)."""
+def throwaway_tls(tmp: Path, address: str = "127.0.0.1") -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for ``address`` (openssl, as an operator would)."""
 
     def openssl(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=tmp, check=True, capture_output=True)
@@ -60,17 +61,21 @@ def throwaway_tls(tmp: Path) -> tuple[Path, Path, Path]:
     openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2",
             "-subj", "/CN=soc2audit test CA")  # fmt: skip
     openssl("req", *ec, "-keyout", "s3.key", "-out", "s3.csr", "-subj", "/CN=s3")
-    (tmp / "ext").write_text("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    (tmp / "ext").write_text(f"subjectAltName=IP:{address}\nextendedKeyUsage=serverAuth\n")
     openssl("x509", "-req", "-in", "s3.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
             "-CAcreateserial", "-out", "s3.pem", "-days", "2", "-extfile", "ext")  # fmt: skip
     return tmp / "ca.pem", tmp / "s3.pem", tmp / "s3.key"
 
 
 @contextlib.contextmanager
-def running(tmp: Path, buckets: tuple[str, ...] = ("soc2-evidence",)) -> Iterator[S3TestServer]:
-    """versitygw on 127.0.0.1:<free port> until the block ends, with ``buckets`` created."""
+def running(
+    tmp: Path, buckets: tuple[str, ...] = ("soc2-evidence",), address: str = "127.0.0.1"
+) -> Iterator[S3TestServer]:
+    """versitygw on <address>:<free port> until the block ends, with ``buckets`` created.
+    ``address``: loopback, or a lab network's gateway address for the lab's containers (the
+    pull-mode test; never a public address)."""
     binary = components.ensure("versitygw")
-    ca, cert, key = throwaway_tls(tmp)
+    ca, cert, key = throwaway_tls(tmp, address)
     data, versions = tmp / "data", tmp / "versions"
     data.mkdir()
     versions.mkdir()
@@ -81,7 +86,7 @@ def running(tmp: Path, buckets: tuple[str, ...] = ("soc2-evidence",)) -> Iterato
         [
             str(binary),
             "--port",
-            f"127.0.0.1:{port}",
+            f"{address}:{port}",
             "--cert",
             str(cert),
             "--key",
@@ -99,7 +104,7 @@ def running(tmp: Path, buckets: tuple[str, ...] = ("soc2-evidence",)) -> Iterato
         deadline = time.monotonic() + 30
         while True:
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                socket.create_connection((address, port), timeout=1).close()
                 break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
@@ -110,7 +115,7 @@ def running(tmp: Path, buckets: tuple[str, ...] = ("soc2-evidence",)) -> Iterato
 
         client = boto3.client(
             "s3",
-            endpoint_url=f"https://127.0.0.1:{port}",
+            endpoint_url=f"https://{address}:{port}",
             aws_access_key_id=ACCESS,
             aws_secret_access_key=SECRET,
             region_name="us-east-1",
@@ -119,7 +124,7 @@ def running(tmp: Path, buckets: tuple[str, ...] = ("soc2-evidence",)) -> Iterato
         )
         for bucket in buckets:
             client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
-        yield S3TestServer(url=f"https://127.0.0.1:{port}", ca=ca, tmp=tmp, client=client)
+        yield S3TestServer(url=f"https://{address}:{port}", ca=ca, tmp=tmp, client=client)
     finally:
         components.stop(proc)
         log.close()
