@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 #: The text of numbered event ``n`` from ``host``; EVENT_RE finds it in a stored record's raw.
@@ -48,15 +47,3 @@ def verdict(seen: Counter[tuple[str, int]], expected: set[tuple[str, int]]) -> d
         "duplicates": sorted(duplicates.items()),
         "unexpected": sorted(set(seen) - expected),
     }
-
-
-def wait_for(what: str, predicate: Callable[[], Any], timeout: float, step: float = 0.5) -> Any:
-    """Poll ``predicate`` until it returns something true (returned), or fail after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(step)

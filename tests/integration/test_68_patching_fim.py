@@ -27,9 +27,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conftest import ansible_playbook, get_host
+from conftest import ansible_playbook, get_host, wait_for
 from test_50_drift import not_clean, soc2audit_drift
-from test_80_logs import stored, wait_for
+from test_80_logs import stored
 
 MINE = {"HOST-10", "HOST-11", "HOST-12", "HOST-13", "HOST-14"}
 REPO_SCRIPT = Path(__file__).resolve().parent / "files" / "security_repo.sh"

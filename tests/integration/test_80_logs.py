@@ -34,13 +34,13 @@ import json
 import shlex
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from conftest import REPO, get_host, inventory
+from conftest import REPO, get_host, inventory, wait_for
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -61,17 +61,6 @@ def address(host: str) -> str:
         if host in (body.get("hosts") or {}):
             return body["hosts"][host]["ansible_host"]
     raise KeyError(host)
-
-
-def wait_for(what: str, probe: Callable[[], Any], timeout: float = 30.0) -> Any:
-    """Poll `probe` until it returns something true; its last value, or fail after timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value or time.monotonic() > deadline:
-            assert value, f"timed out after {timeout} s waiting for {what}"
-            return value
-        time.sleep(0.3)
 
 
 def stored(token: str) -> list[dict[str, Any]]:

@@ -34,8 +34,8 @@ from typing import Any
 import jinja2
 import pytest
 import yaml
-from conftest import REPO
-from kafka_checks import EVENT_TEXT, count_records, event_of, verdict, wait_for
+from conftest import REPO, wait_for
+from kafka_checks import EVENT_TEXT, count_records, event_of, verdict
 
 from soc2audit import components, kafka_testbroker, lab
 

@@ -42,8 +42,8 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import BIN, REPO, env
-from kafka_checks import EVENT_TEXT, count_records, verdict, wait_for
+from conftest import BIN, REPO, env, wait_for
+from kafka_checks import EVENT_TEXT, count_records, verdict
 
 from soc2audit import components, lab
 

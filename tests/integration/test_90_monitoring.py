@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BIN, REPO, env, get_host, inventory
+from conftest import BIN, REPO, env, get_host, inventory, wait_for
 from test_50_drift import soc2audit_drift
 from test_60_nftables import address, connect
 
@@ -125,17 +125,6 @@ def _epoch(text: str) -> float:
         return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return 0.0
-
-
-def wait_for(what: str, probe: Any, timeout: float = 60.0, step: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        got = probe()
-        if got:
-            return got
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(step)
 
 
 @pytest.fixture(scope="module")
