@@ -776,6 +776,24 @@ def prepare_ssh(name: str, pubkey: str) -> None:
     run(["podman", "exec", "-i", name, "sh", "-c", script], input_text=pubkey)
 
 
+# What the warm image's build left undone that installing its packages on a running host does: the
+# image is built with services disabled and never started (molecule scenarios start clean), but
+# on a host `apt-get install auditd` enables auditd and starts it, and its first start writes
+# /var/log/audit/audit.log (its DAEMON_START record) before it fails in a container (the kernel
+# answers audit netlink only in the initial PID namespace). The log shipper tails that file
+# (LOG-03 is an error while it does not exist); the four-host lab from the warm image gets the
+# same state as from the base image's cold path.
+WARM_HOST_SETTLE = (
+    "systemctl enable auditd.service >/dev/null 2>&1; "
+    "systemctl start auditd.service >/dev/null 2>&1; true"
+)
+
+
+def settle_warm_host(name: str) -> None:
+    """A fresh container of the warm image as the packages' installation leaves a host."""
+    run(["podman", "exec", name, "sh", "-c", WARM_HOST_SETTLE])
+
+
 def wait_port(ip: str, port: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -949,6 +967,9 @@ def up(lab: Lab, retry_network: bool = True, warm: bool = False) -> dict[str, st
                 remove_network(lab)
                 return up(lab, retry_network=False, warm=warm)
             info = inspect_container(name)
+            if info is not None and warm:
+                wait_systemd(name)
+                settle_warm_host(name)
         if info is None:
             raise LabError(f"{name} vanished after start")
         wait_systemd(name)
