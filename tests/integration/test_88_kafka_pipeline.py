@@ -227,6 +227,8 @@ def test_rsyslog_to_kafka_to_store_exactly_once_through_broker_and_consumer_kill
                 "_log_aggregator_gnutls_priority": "NORMAL",
                 "_log_aggregator_store_bin": "/nonexistent",
                 "_log_aggregator_state_dir": "/nonexistent",
+                # impstats of the omkafka queue (LOG-13), written where the test can read it.
+                "_log_aggregator_stats_file": str(tmp / "impstats.json"),
                 "log_aggregator_relp_enabled": False,
                 "log_aggregator_local_files_enabled": False,
                 "log_aggregator_plain_listener_enabled": True,
