@@ -949,6 +949,7 @@ def up(lab: Lab, retry_network: bool = True, warm: bool = False) -> dict[str, st
     for host in hosts:
         name = lab.container(host)
         info = healthy(lab, host, image)
+        fresh = info is None
         if info is None:
             # Cached facts (addresses, host names) describe the old container: drop this host's,
             # only this host's (another lab's converge may be writing the cache right now).
@@ -967,12 +968,11 @@ def up(lab: Lab, retry_network: bool = True, warm: bool = False) -> dict[str, st
                 remove_network(lab)
                 return up(lab, retry_network=False, warm=warm)
             info = inspect_container(name)
-            if info is not None and warm:
-                wait_systemd(name)
-                settle_warm_host(name)
         if info is None:
             raise LabError(f"{name} vanished after start")
         wait_systemd(name)
+        if fresh and warm:
+            settle_warm_host(name)
         prepare_ssh(name, pubkey)
         ip = container_ip(info, lab.network)
         if ip is None:
