@@ -16,7 +16,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: soc2audit_template
-short_description: Render a template file, as ansible.builtin.template's lookup does, without copying the variables
+short_description: Render a template as ansible.builtin.template's lookup does, copying nothing
 description:
   - Returns the rendered content of each template file, found and rendered as
     C(ansible.builtin.template)'s lookup does (the role's C(templates/) search path, the
@@ -67,7 +67,7 @@ class LookupModule(LookupBase):
         for term in terms:
             path = self.find_file_in_search_path(variables, "templates", term)
             if not path:
-                raise AnsibleLookupError(f"the template file {term} could not be found for the lookup")
+                raise AnsibleLookupError(f"the template file {term} could not be found")
             data = trust_as_template(self._loader.get_text_file_contents(path))
             # Jinja's include/import search path, as the builtin lookup builds it.
             searchpath = [os.path.dirname(path)]
