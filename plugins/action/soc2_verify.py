@@ -50,6 +50,37 @@ def _value(templar: Any, var: Any) -> Any:
     return merged
 
 
+def _shared(templar: Any) -> Any:
+    """A templar whose variables are one lazy mapping for every family of the host.
+
+    ansible-core 2.19 wraps a templar's variables (a plain dict: the task's 800-odd variables)
+    in a new lazy mapping for every template it renders, and renders a variable again each
+    time another template names it; the families' parameters are hundreds of such templates,
+    so that was most of the drift run's control-node time per host (docs/scale.md). Wrapped
+    once here, every render reuses the mapping and each variable is rendered once per host.
+    The wrapper is ansible-core's own (an internal API): where it is missing or changed, the
+    templar is used as it is, which gives the same values, slower."""
+    try:
+        from ansible._internal._templating._engine import TemplateOptions
+        from ansible._internal._templating._lazy_containers import _AnsibleLazyTemplateMixin
+        from ansible._internal._templating._utils import TemplateContext
+
+        engine = templar._engine
+        variables = engine.available_variables
+        if type(variables) is not dict:
+            return templar
+        shared = templar.copy_with_new_env()
+        with TemplateContext(
+            template_value=None, templar=shared._engine, options=TemplateOptions.DEFAULT
+        ):
+            shared._engine.available_variables = _AnsibleLazyTemplateMixin._try_create(
+                dict(variables)
+            )
+        return shared
+    except Exception:  # any change inside ansible-core: the plain templar
+        return templar
+
+
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
 
@@ -60,9 +91,10 @@ class ActionModule(ActionBase):
         {family, reason} errors)."""
         families: dict[str, Any] = {}
         errors: list[dict[str, str]] = []
+        templar = _shared(self._templar)
         for entry in entries:
             try:
-                families[str(entry["key"])] = _value(self._templar, entry["var"])
+                families[str(entry["key"])] = _value(templar, entry["var"])
             except Exception as exc:  # undefined variable, failing filter: this family only
                 errors.append({"family": str(entry["family"]), "reason": _reason(exc)})
         return families, errors
