@@ -42,6 +42,7 @@ def normalised(option: dict[str, Any]) -> dict[str, Any]:
 def test_every_action_has_a_documentation_module() -> None:
     assert ACTIONS == [
         "soc2_verify",
+        "soc2audit_policy_check",
         "soc2audit_renamed_vars",
         "soc2audit_results",
         "soc2audit_testinfra",
