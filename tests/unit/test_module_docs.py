@@ -25,7 +25,12 @@ REPO = Path(__file__).resolve().parents[2]
 LIBRARY = REPO / "library"
 MODULES = sorted(p.stem for p in LIBRARY.glob("*.py"))
 # Documentation of action plugins that never run on a host: no AnsibleModule to compare with.
-ACTION_ONLY = {"soc2audit_renamed_vars", "soc2audit_results", "soc2audit_testinfra"}
+ACTION_ONLY = {
+    "soc2audit_policy_check",
+    "soc2audit_renamed_vars",
+    "soc2audit_results",
+    "soc2audit_testinfra",
+}
 
 fragment_loader.add_directory(str(REPO / "plugins" / "doc_fragments"))
 
