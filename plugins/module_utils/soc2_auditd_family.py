@@ -24,7 +24,7 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from ansible.module_utils.soc2_auditctl import (
@@ -191,14 +191,38 @@ def _dump_tables(module: Any, ausyscall: str, names: Iterable[str]) -> dict[str,
     return tables
 
 
+class _OnDemand(Mapping[str, dict[str, int]]):
+    """Every machine's syscall table, dumped the first time it is read: only a rule naming a
+    syscall the host's own tables lack needs them (soc2_auditd_rules.syscall_problems), and
+    nine ausyscall runs were most of the AUD verifier's time on a host (docs/scale.md)."""
+
+    def __init__(self, load: Callable[[], dict[str, dict[str, int]]]) -> None:
+        self._load = load
+        self._tables: dict[str, dict[str, int]] | None = None
+
+    def _all(self) -> dict[str, dict[str, int]]:
+        if self._tables is None:
+            self._tables = self._load()
+        return self._tables
+
+    def __getitem__(self, key: str) -> dict[str, int]:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
 def read_tables(module: Any, ausyscall: str | None) -> dict[str, Any]:
     """The host's b64/b32 tables and every machine's table (for "exists elsewhere")."""
     host: dict[str, dict[str, int]] = {}
-    machines: dict[str, dict[str, int]] = {}
+    machines: Mapping[str, dict[str, int]] = {}
     source = None
     if ausyscall:
         host = _dump_tables(module, ausyscall, ARCHES)
-        machines = _dump_tables(module, ausyscall, KNOWN_MACHINES)
+        machines = _OnDemand(lambda: _dump_tables(module, ausyscall, KNOWN_MACHINES))
         source = "ausyscall" if host else None
     if not host:
         machines = libaudit_tables(KNOWN_MACHINES)

@@ -318,6 +318,23 @@ def test_plan_renders_files_conf_and_warns_about_dropped_syscalls(run: Run, host
     ]
 
 
+def test_other_machines_tables_are_read_only_for_a_syscall_the_host_lacks(
+    run: Run, host: Host
+) -> None:
+    """ausyscall runs for b64 and b32 only while every rule's syscalls are on the host; a name
+    the host lacks ("exists elsewhere" or "nowhere") makes it read every machine's table."""
+
+    def dumps() -> list[str]:
+        return [c.split()[1] for c in host.calls() if c.startswith("ausyscall")]
+
+    verify(run, host)
+    assert dumps() == ["b64", "b32"]
+    host.log.write_text("")
+    elsewhere = [{"id": "s", "key": "k", "kind": "syscall", "syscalls": ["mount", "spu_run"]}]
+    verify(run, host, rules=elsewhere)
+    assert dumps() == MACHINES.split()
+
+
 @pytest.mark.parametrize(
     ("change", "why"),
     [
