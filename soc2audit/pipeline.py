@@ -60,6 +60,7 @@ from soc2audit.policy import (
     Evaluation,
     catalog_problems,
     failed_evaluation,
+    input_needs,
     load_policies,
     policy_checks,
     read_history,
@@ -205,6 +206,7 @@ def process_run(
             catalog=catalog,
             params=policy_params,
             host_addresses=host_addresses,
+            needs=input_needs(policies),
         )
         engine = policy_engine or EmbeddedEngine()
         try:

@@ -612,6 +612,46 @@ def policy_checks(policies: PolicySet, evaluation: Evaluation) -> list[dict[str,
 # --------------------------------------------------------------------------- input document
 
 
+@dataclass(frozen=True)
+class InputNeeds:
+    """The parts of the input document that grow with the fleet and that a policy set names
+    (docs/policies.md "What the input carries"): the families of each host's ``facts``
+    (None: every family), the rows' ``observed``, the rows' ``message``, the per-check
+    ``results`` of each run in the history. What no policy names is left out of the document: the
+    verifiers' facts and every row's observed value are most of its size, and the embedded
+    engine's time grows with it (docs/scale.md)."""
+
+    facts: frozenset[str] | None = None
+    row_observed: bool = True
+    row_message: bool = True
+    history_results: bool = True
+
+
+EVERYTHING = InputNeeds()
+# A policy reading facts, rows or history entries by a computed key, as a whole object or via
+# walk() cannot be read from its text: the document is then complete.
+_WHOLE_FACTS = re.compile(r"""\.facts\s*\[|\.facts\b(?!\s*\.)|"facts"|\bwalk\(""")
+_FACT_FAMILY = re.compile(r"\.facts\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
+_ROW_OBSERVED = re.compile(r"""\.observed\b|"observed"|\bwalk\(""")
+_ROW_MESSAGE = re.compile(r"""\.message\b|"message"|\bwalk\(""")
+# `.results` other than `input.results` (the rows) and soc2lib.results (the rows by host and
+# check, policies/lib.rego): a history entry's per-host results.
+_HISTORY_RESULTS = re.compile(r"""(?<!input)(?<!soc2lib)\.results\b|"results"|\bwalk\(""")
+
+
+def input_needs(policies: PolicySet) -> InputNeeds:
+    """What the policies' text names of the fleet-sized parts of the input (comments too: a
+    mention there only keeps a part in)."""
+    text = "\n".join(policies.modules.values())
+    facts = None if _WHOLE_FACTS.search(text) else frozenset(_FACT_FAMILY.findall(text))
+    return InputNeeds(
+        facts=facts,
+        row_observed=bool(_ROW_OBSERVED.search(text)),
+        row_message=bool(_ROW_MESSAGE.search(text)),
+        history_results=bool(_HISTORY_RESULTS.search(text)),
+    )
+
+
 def _epoch(value: Any) -> float | None:
     from soc2audit.fsutil import parse_utc
 
@@ -676,8 +716,10 @@ def build_input(
     catalog: Catalog,
     params: Mapping[str, Any] | None = None,
     host_addresses: Mapping[str, Sequence[str]] | None = None,
+    needs: InputNeeds = EVERYTHING,
 ) -> dict[str, Any]:
-    """The document every policy sees (docs/policy-input.schema.json)."""
+    """The document every policy sees (docs/policy-input.schema.json), less what ``needs``
+    leaves out of its fleet-sized parts (trim_input)."""
     groups: dict[str, list[str]] = {}
     for host in hosts:
         for group in host_groups.get(host) or ():
@@ -692,7 +734,7 @@ def build_input(
         for row in rows
     ]
     merged_params = {**DEFAULT_PARAMS, **(params or {})}
-    return {
+    document = {
         "run": {
             **{k: run.get(k) for k in ("run_id", "started", "suite_version", "policy_sha256")},
             "started_epoch": _epoch(run.get("started")),
@@ -726,6 +768,50 @@ def build_input(
             for w in waivers
         ],
         "history": list(history)[-int(merged_params["history_runs"]) :],
+    }
+    return trim_input(document, needs)
+
+
+def trim_input(document: Mapping[str, Any], needs: InputNeeds) -> dict[str, Any]:
+    """``document`` without the fleet-sized parts ``needs`` does not name (a shallow copy;
+    the parts kept are shared with ``document``)."""
+    out = dict(document)
+    if needs.facts is not None:
+        out["hosts"] = {
+            host: {**seen, "facts": _facts(seen.get("facts") or {}, needs.facts)}
+            for host, seen in (document.get("hosts") or {}).items()
+        }
+    dropped = {
+        k
+        for k, kept in (("observed", needs.row_observed), ("message", needs.row_message))
+        if not kept
+    }
+    if dropped:
+        out["results"] = [
+            {k: v for k, v in row.items() if k not in dropped}
+            for row in document.get("results") or []
+        ]
+    if not needs.history_results:
+        out["history"] = [_without_results(entry) for entry in document.get("history") or []]
+    return out
+
+
+def _facts(facts: Mapping[str, Any], families: frozenset[str]) -> dict[str, Any]:
+    return {k: v for k, v in facts.items() if k in families}
+
+
+def _without_results(entry: Mapping[str, Any]) -> dict[str, Any]:
+    hosts = entry.get("hosts")
+    if not isinstance(hosts, Mapping):
+        return dict(entry)
+    return {
+        **entry,
+        "hosts": {
+            host: {k: v for k, v in seen.items() if k != "results"}
+            if isinstance(seen, Mapping)
+            else seen
+            for host, seen in hosts.items()
+        },
     }
 
 

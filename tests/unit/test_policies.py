@@ -21,12 +21,16 @@ from soc2audit.catalog import REPO, load_catalog
 from soc2audit.policy import (
     Decision,
     EmbeddedEngine,
+    InputNeeds,
+    PolicySet,
     canonical_json,
     catalog_problems,
     check,
+    input_needs,
     judge,
     load_policies,
     policy_checks,
+    trim_input,
 )
 
 CASES = json.loads((REPO / "policies" / "testdata" / "cases.json").read_text(encoding="utf-8"))
@@ -160,3 +164,61 @@ def test_a_pol_rule_without_metadata_fails(tmp_path: Path) -> None:
     (target / "extra.rego").write_text(f"package soc2.extra\n\n{rule}\n")
     problems = check(target, REPO / "controls" / "catalog.yml")
     assert problems == ["policies/extra.rego:3: rule pol_13 has no METADATA check id"]
+
+
+# ---------------------------------------------------------------- what the input carries
+
+
+def test_the_policies_here_name_pki_facts_and_observed_values_only() -> None:
+    assert input_needs(POLICIES) == InputNeeds(
+        facts=frozenset({"pki"}), row_observed=True, row_message=False, history_results=False
+    )
+
+
+def test_the_trimmed_input_gives_every_case_the_same_decisions(engine: EmbeddedEngine) -> None:
+    """Each case's document with every fleet-sized part filled (facts of all families, row
+    messages, history results), whole and trimmed to what the policies name: the same value
+    or error for every policy."""
+    needs = input_needs(POLICIES)
+    for case in CASES["cases"]:
+        document = union(CASES["base"], case["input"])
+        for seen in document["hosts"].values():
+            seen["facts"] = {
+                **{f: {"noise": list(range(50))} for f in ("aud", "net", "ssh", "host")},
+                **seen.get("facts", {}),
+            }
+        for row in document["results"]:
+            row["message"] = "x" * 200
+        for entry in document["history"]:
+            for seen in entry.get("hosts", {}).values():
+                seen["results"] = {"AUD-01": "fail"}
+        trimmed = trim_input(document, needs)
+        assert len(canonical_json(trimmed)) < len(canonical_json(document))
+        whole = engine.evaluate(POLICIES, document).decisions
+        cut = engine.evaluate(POLICIES, trimmed).decisions
+        assert {k: (d.value, d.error) for k, d in cut.items()} == {
+            k: (d.value, d.error) for k, d in whole.items()
+        }, case["name"]
+
+
+@pytest.mark.parametrize(
+    ("text", "needs"),
+    [
+        ("x := input.results[_].host", InputNeeds(frozenset(), False, False, False)),
+        (
+            "c := input.hosts[h].facts.time.sources\nd := input.hosts[h].facts . net",
+            InputNeeds(frozenset({"time", "net"}), False, False, False),
+        ),
+        ("f := input.hosts[h].facts[k]", InputNeeds(None, False, False, False)),
+        ("all := input.hosts[h].facts\n", InputNeeds(None, False, False, False)),
+        ('v := object.get(h, "facts", {})', InputNeeds(None, False, False, False)),
+        ("m := row.message", InputNeeds(frozenset(), False, True, False)),
+        ("o := input.results[_].observed.x", InputNeeds(frozenset(), True, False, False)),
+        ("r := run.hosts[h].results", InputNeeds(frozenset(), False, False, True)),
+        ("r := soc2lib.results[h]", InputNeeds(frozenset(), False, False, False)),
+        ("w := walk(input)", InputNeeds(None, True, True, True)),
+    ],
+)
+def test_input_needs_reads_what_a_policy_names(text: str, needs: InputNeeds) -> None:
+    policies = PolicySet(policies=(), modules={"x.rego": f"package soc2.x\n{text}\n"}, sha256="")
+    assert input_needs(policies) == needs
