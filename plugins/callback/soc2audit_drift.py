@@ -39,8 +39,10 @@ name: soc2audit_drift
 type: aggregate
 short_description: Record configuration drift found by the roles in check mode
 description:
-  - Does nothing unless the run is in check mode (C(--check), a play with C(check_mode=true), or
-    a task with C(check_mode=true)).
+  - Does nothing unless the run is in check mode (C(--check) or a play with C(check_mode=true)).
+    A task with C(check_mode=true) in a play that is not in check mode is a preview the role
+    acts on (ssh_hardening's "would sshd_config change"), not drift, since that run changes the
+    host.
   - In check mode, every task that reports C(changed) while it ran in check mode is configuration
     drift (the role would have changed the host). Each becomes one C(config_drift) record (a loop
     is one record with the number of changed items). Tasks that actually ran
@@ -251,9 +253,10 @@ class CallbackModule(CallbackBase):
             return action
 
     def _in_check_mode(self, result: CallbackTaskResult) -> bool:
-        """The task's own, resolved check mode; the play's when the task does not say."""
-        value = result.task_fields.get("check_mode")
-        return value if isinstance(value, bool) else self.play_check
+        """In a check-mode play, whether the task ran in check mode (not check_mode: false).
+        Outside one never: a task forced into check mode there is a preview the role acts on
+        (ssh_hardening's "would sshd_config change"), and the run changes the host."""
+        return self.play_check and result.task_fields.get("check_mode") is not False
 
     @staticmethod
     def _exempt(task: Task) -> bool:
@@ -327,7 +330,7 @@ class CallbackModule(CallbackBase):
     def _not_evaluated(self, result: CallbackTaskResult, status: str) -> None:
         # A failing discovery task (check_mode: false) in a check-mode play still means the role
         # could not evaluate the host.
-        if not (self._in_check_mode(result) or self.play_check):
+        if not self.play_check:
             return
         self.check_run = True
         if self._exempt(result.task):

@@ -28,6 +28,16 @@ PLUGIN = REPO / "plugins" / "callback" / "soc2audit_drift.py"
 
 ROLE_TASKS = """\
 ---
+# A preview the role acts on (ssh_hardening's "would sshd_config change"): drift in a check
+# run, nothing at all in a run that changes the host.
+- name: Would app.conf change
+  ansible.builtin.copy:
+    content: "setting = 1\\n"
+    dest: "{{ drifty_dir }}/app.conf"
+    mode: "0644"
+  check_mode: true
+  tags: [drifty_configure]
+
 - name: Render app.conf
   ansible.builtin.copy:
     content: "setting = 1\\n"
@@ -162,10 +172,11 @@ def test_check_mode_records_drift_and_keeps_evidence(project: Project) -> None:
     assert {r["run_id"] for r in rows} == {run_id}
     drift = [r for r in rows if r["kind"] == "config_drift"]
     assert [(r["role"], r["task"], r["action"]) for r in drift] == [
+        ("drifty", "Would app.conf change", "ansible.builtin.copy"),
         ("drifty", "Render app.conf", "ansible.builtin.copy"),
         ("drifty", "Render fragments", "ansible.builtin.copy"),
     ]
-    single, loop = drift
+    _, single, loop = drift
     assert single["host"] == "localhost"
     assert single["playbook"] == "site.yml"
     assert single["diff_present"] is True
@@ -190,11 +201,11 @@ def test_check_mode_records_drift_and_keeps_evidence(project: Project) -> None:
             "kind": "host_summary",
             "playbook": "site.yml",
             "diff_present": True,
-            "changed_tasks": 2,
+            "changed_tasks": 3,
             "not_evaluated_tasks": 1,
         }
     ]
-    assert "soc2audit_drift: localhost: 2 task(s) drifted, 1 not evaluated" in first.stdout
+    assert "soc2audit_drift: localhost: 3 task(s) drifted, 1 not evaluated" in first.stdout
     assert not (project.target / "app.conf").exists()
 
     (evidence,) = project.evidence_files()
@@ -216,8 +227,9 @@ def test_check_mode_records_drift_and_keeps_evidence(project: Project) -> None:
 
 
 def test_nothing_recorded_without_check(project: Project) -> None:
+    """Not even the preview task forced into check mode: a converge is no check run."""
     proc = project.run("--tags", "drifty_configure")
-    assert "changed=1" in proc.stdout
+    assert "changed=2" in proc.stdout
     assert (project.target / "app.conf").exists()
     assert not project.output.exists()
     assert not project.evidence.exists()
@@ -238,10 +250,11 @@ def test_broken_evidence_dir_warns_and_defaults_apply(project: Project) -> None:
     # Default output dir: <playbook dir>/../.cache/drift
     rows = read_jsonl(project.root / "project" / ".cache" / "drift" / "config_drift.jsonl")
     assert [(r["kind"], r["task"]) for r in rows] == [
+        ("config_drift", "Would app.conf change"),
         ("config_drift", "Render app.conf"),
         ("host_summary", None),
     ]
-    assert rows[-1]["changed_tasks"] == 1
+    assert rows[-1]["changed_tasks"] == 2
     assert rows[-1]["not_evaluated_tasks"] == 0
 
 
