@@ -7,9 +7,11 @@ own source marks it "FIXME: why isn't this a chainmap"); in the drift run, where
 expected files are rendered per host on the control node, those copies were the largest
 control-node cost per host (docs/scale.md). This lookup renders the same file with the same
 search path, the same template variables (template_path, ansible_managed, ...) and template_vars
-layered over
-the task's variables in a ChainMap, so nothing is copied and the task's variables stay as they
-are (a template cannot assign to them: Jinja's sandbox, and a ChainMap writes only to its top).
+layered over the task's variables in a ChainMap, so nothing is copied and the task's variables
+stay as they are (a template cannot assign to them: Jinja's sandbox, and a ChainMap writes only
+to its top).
+On an ansible-core without that templating API (before 2.19: Debian 12's 2.14, which the pull
+mode's hosts run) it hands the call to ansible.builtin.template's lookup.
 """
 
 from __future__ import annotations
@@ -51,15 +53,26 @@ import os
 from collections import ChainMap
 from typing import Any
 
-from ansible._internal._templating import _template_vars
-from ansible._internal._templating._engine import TemplateOptions
 from ansible.errors import AnsibleLookupError
 from ansible.plugins.lookup import LookupBase
-from ansible.template import trust_as_template
+
+try:  # ansible-core 2.19 and later: the templating API this lookup renders with
+    from ansible._internal._templating import _template_vars
+    from ansible._internal._templating._engine import TemplateOptions
+    from ansible.template import trust_as_template
+except ImportError:  # older ansible-core (Debian 12's 2.14 on a pull-mode host): the builtin
+    _template_vars = None
 
 
 class LookupModule(LookupBase):
     def run(self, terms: list[Any], variables: Any = None, **kwargs: Any) -> list[Any]:
+        if _template_vars is None:
+            from ansible.plugins.loader import lookup_loader
+
+            builtin = lookup_loader.get(
+                "ansible.builtin.template", loader=self._loader, templar=self._templar
+            )
+            return builtin.run(terms, variables, **kwargs)
         self.set_options(var_options=variables, direct=kwargs)
         variables = variables if variables is not None else {}
         extra = dict(self.get_option("template_vars") or {})
