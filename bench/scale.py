@@ -124,7 +124,10 @@ def tree_rss(root: int) -> int:
     return total
 
 
-def measure(cmd: list[str], cgroups: list[Path]) -> dict[str, Any]:
+def measure(
+    cmd: list[str], cgroups: list[Path], environ: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """One run of ``cmd`` (in ``environ``, default env()): wall, CPU, memory, load."""
     from soc2audit.lab import cpu_seconds
 
     hosts0 = cpu_seconds(cgroups)
@@ -132,7 +135,12 @@ def measure(cmd: list[str], cgroups: list[Path]) -> dict[str, Any]:
     load0 = os.getloadavg()[0]
     start = time.perf_counter()
     proc = subprocess.Popen(
-        cmd, cwd=REPO, env=env(), text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        cmd,
+        cwd=REPO,
+        env=environ or env(),
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     peak = [0]
     done = threading.Event()
