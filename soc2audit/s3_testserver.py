@@ -5,7 +5,7 @@ per machine by soc2audit.components), over TLS with a throwaway CA made by opens
 backend with a versioning directory, and a bucket created with Object Lock as an administrator
 would. Used by tests/integration/test_85_object_lock.py (the log uploader) and
 tests/unit/test_anchor_s3.py (the evidence anchors); on a lab network's gateway address for
-tests/integration/test_89_ansible_pull.py. Never reaches beyond loopback and the lab.
+tests/integration/test_91_ansible_pull.py. Never reaches beyond loopback and the lab.
 """
 
 from __future__ import annotations

@@ -232,13 +232,13 @@ def test_a_wrong_pinned_commit_is_refused_before_anything_runs(pull_lab: dict[st
     _ok(_apply(pull_lab, ansible_pull_commit=wrong), "the role with another pinned commit")
     before = len(_segments(pull_lab))
     # Drift the converge would repair if anything of the checkout ran.
-    _exec("sh", "-c", "echo '# drift made by test_89' >> /etc/ssh/sshd_config")
+    _exec("sh", "-c", "echo '# drift made by test_91' >> /etc/ssh/sshd_config")
     run = _exec("systemctl", "start", "soc2audit-pull.service")
     journal = _exec("journalctl", "-u", "soc2audit-pull.service", "--no-pager", "-n", "60").stdout
     assert run.returncode != 0
     assert "refused" in journal, journal[-4000:]
     assert "status=3" in journal, journal[-4000:]
-    assert "# drift made by test_89" in _exec("cat", "/etc/ssh/sshd_config").stdout
+    assert "# drift made by test_91" in _exec("cat", "/etc/ssh/sshd_config").stdout
     assert _exec("test", "-e", "/var/lib/soc2audit-pull/results.json").returncode != 0
     assert len(_segments(pull_lab)) == before
     # A pin that is not a full hash never reaches the host: the role's preflight refuses it.
