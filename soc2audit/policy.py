@@ -818,17 +818,25 @@ def _without_results(entry: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------- CLI
 
 
-def check(directory: Path | str = POLICY_DIR, catalog_path: Path | str | None = None) -> list[str]:
-    """Every problem with the policies: METADATA, ids, catalog entries, compilation."""
+def checked(
+    directory: Path | str = POLICY_DIR, catalog_path: Path | str | None = None
+) -> tuple[PolicySet, list[str]]:
+    """The policies of ``directory`` and every problem with them: METADATA, ids, catalog
+    entries, compilation."""
     policies, problems = load_policies(directory)
     try:
         catalog = load_catalog(catalog_path or REPO / "controls" / "catalog.yml")
     except CatalogError as exc:
-        return [*problems, str(exc)]
+        return policies, [*problems, str(exc)]
     problems += catalog_problems(policies, catalog)
     if not problems:
         problems += compile_problems(policies)
-    return problems
+    return policies, problems
+
+
+def check(directory: Path | str = POLICY_DIR, catalog_path: Path | str | None = None) -> list[str]:
+    """Every problem with the policies (checked)."""
+    return checked(directory, catalog_path)[1]
 
 
 def find_opa() -> Path | None:
@@ -873,12 +881,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_eval.add_argument("--dir", type=Path, default=POLICY_DIR)
     args = parser.parse_args(argv)
     if args.cmd == "check":
-        problems = check(args.dir)
+        policies, problems = checked(args.dir)
         for problem in problems:
             print(f"policy: {problem}", file=sys.stderr)
         if problems:
             return 1
-        policies, _ = load_policies(args.dir)
         print(f"policy: {len(policies.policies)} policies compile and match the catalog")
         return 0
     if args.cmd == "opa-lint":

@@ -15,7 +15,7 @@ from typing import Any
 from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
-from soc2audit.policy import check, load_policies
+from soc2audit.policy import checked
 
 # The options documented in library/soc2audit_policy_check.py (a unit test keeps the two equal).
 ARGUMENT_SPEC: dict[str, Any] = {
@@ -31,11 +31,10 @@ class ActionModule(ActionBase):
     def run(self, tmp: Any = None, task_vars: dict[str, Any] | None = None) -> dict[str, Any]:
         result = super().run(tmp, task_vars)
         _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
-        problems = check(args["dir"], args["catalog"])
+        policies, problems = checked(args["dir"], args["catalog"])
         if problems:
             raise AnsibleActionFail(
                 "the fleet policies cannot be used, nothing was read: " + "; ".join(problems)
             )
-        policies, _ = load_policies(args["dir"])
         result.update(changed=False, policies=len(policies.policies))
         return result
