@@ -111,15 +111,9 @@ def main() -> int:
     summary = {v: {k: median(v, k) for k in ("wall_s", "cpu_s", "hosts_cpu_s")} for v in variants}
     for v in ("before", "after"):
         summary[v]["over_ping_wall"] = round(summary[v]["wall_s"] / summary["ping"]["wall_s"], 2)
-    summary["after"]["over_before_wall"] = round(
-        summary["after"]["wall_s"] / summary["before"]["wall_s"], 2
-    )
-    summary["after"]["over_before_ctl_cpu"] = round(
-        summary["after"]["cpu_s"] / summary["before"]["cpu_s"], 2
-    )
-    summary["after"]["over_before_hosts_cpu"] = round(
-        summary["after"]["hosts_cpu_s"] / summary["before"]["hosts_cpu_s"], 2
-    )
+    for key, name in (("wall_s", "wall"), ("cpu_s", "ctl_cpu"), ("hosts_cpu_s", "hosts_cpu")):
+        ratio = summary["after"][key] / summary["before"][key]
+        summary["after"][f"over_before_{name}"] = round(ratio, 2)
     data = {
         "when": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "hosts": hosts,
