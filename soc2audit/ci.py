@@ -51,6 +51,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import yaml
 
@@ -73,6 +74,11 @@ class Outcome:
     rc: int
     seconds: float
     log: Path
+    #: CPU seconds of the job's process tree (control node; with the nsenter connection also
+    #: the modules it runs in the containers) and of its containers' own processes (daemons;
+    #: with SSH also the modules), where known.
+    cpu: float | None = None
+    container_cpu: float | None = None
 
 
 def scenarios(root: Path = REPO / "molecule") -> list[str]:
@@ -162,6 +168,92 @@ def remove(containers: tuple[str, ...], networks: tuple[str, ...]) -> None:
         )
 
 
+def run_logged(
+    argv: list[str], env: Mapping[str, str], out: IO[str], start: float
+) -> tuple[int, float]:
+    """Run `argv` with each line of its output written to `out` behind the seconds since
+    `start` ("[  12.3] ..."), so a job's log shows where its time went (molecule's steps, each
+    playbook's tasks). Returns the exit code and the CPU seconds of the process and every
+    descendant it waited for (os.wait4)."""
+    proc = subprocess.Popen(
+        argv,
+        cwd=REPO,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        errors="replace",
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        out.write(f"[{time.monotonic() - start:7.1f}] {line}")
+    out.flush()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_utime + usage.ru_stime
+
+
+def container_cpu(names: tuple[str, ...]) -> float | None:
+    """CPU seconds the named running containers have used (their cgroups, v1 or v2); None when
+    none of them is there or the cgroup cannot be read."""
+    if not names:
+        return None
+    proc = subprocess.run(
+        ["podman", "inspect", "--format", "{{.State.CgroupPath}}", *names],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    total, found = 0.0, False
+    for path in proc.stdout.split():
+        v1 = Path("/sys/fs/cgroup/cpuacct") / path.lstrip("/") / "cpuacct.usage"
+        v2 = Path("/sys/fs/cgroup") / path.lstrip("/") / "cpu.stat"
+        try:
+            if v1.is_file():
+                total += int(v1.read_text()) / 1e9
+            else:
+                usec = v2.read_text().split("usage_usec", 1)[1].split()[0]
+                total += int(usec) / 1e6
+            found = True
+        except (OSError, IndexError, ValueError):
+            continue
+    return round(total, 1) if found else None
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the machine since boot (/proc/stat), to give a stream's
+    share of the machine."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    hz = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields) - idle) / hz, sum(fields) / hz
+
+
+def cpu_text(outcome: Outcome) -> str:
+    """ ", CPU 120s (containers 40s)": what a job cost the machine, for its line and the table."""
+    text = f", CPU {outcome.cpu:.0f}s" if outcome.cpu is not None else ""
+    if outcome.container_cpu is not None:
+        text += f" (containers {outcome.container_cpu:.0f}s)"
+    return text
+
+
+def lab_containers() -> tuple[str, ...]:
+    """The four-host lab's container names (its inventory's soc2_lab_container)."""
+    inventory = Path(os.environ.get("SOC2_LAB_INVENTORY") or REPO / "inventory/lab/hosts.yml")
+    try:
+        doc = yaml.safe_load(inventory.read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return ()
+    names: list[str] = []
+    for group in (doc.get("all") or {}).get("children", {}).values():
+        for hvars in ((group or {}).get("hosts") or {}).values():
+            name = (hvars or {}).get("soc2_lab_container")
+            if name and name not in names:
+                names.append(str(name))
+    return tuple(names)
+
+
 def run_job(job: Job) -> Outcome:
     """Run one job with its output in its log; print its start, its end and, when it fails, the
     tail of its log."""
@@ -175,25 +267,20 @@ def run_job(job: Job) -> Outcome:
         shutil.rmtree(ephemeral, ignore_errors=True)
         Path(ephemeral).mkdir(parents=True)
     remove(job.containers, job.networks)
+    cpu: float | None = None
+    in_containers: float | None = None
     try:
         with job.log.open("w") as out:
-            proc = subprocess.run(
-                list(job.argv),
-                cwd=REPO,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                check=False,
-            )
+            returncode, cpu = run_logged(list(job.argv), env, out, start)
+        in_containers = container_cpu(job.containers)
     finally:
         remove(job.containers, job.networks)
     took = time.monotonic() - start
     # pytest exits 5 when a selection is empty: not a failure of the run.
-    rc = 0 if job.kind == "pytest" and proc.returncode == 5 else proc.returncode
-    outcome = Outcome(job.name, rc, took, job.log)
+    rc = 0 if job.kind == "pytest" and returncode == 5 else returncode
+    outcome = Outcome(job.name, rc, took, job.log, cpu, in_containers)
     if rc == 0:
-        say(f"== {job.kind} {job.name}: ok in {took:.0f}s")
+        say(f"== {job.kind} {job.name}: ok in {took:.0f}s{cpu_text(outcome)}")
     else:
         tail = "\n".join(job.log.read_text(errors="replace").splitlines()[-120:])
         say(f"== {job.kind} {job.name}: FAILED ({rc}) in {took:.0f}s\n{tail}")
@@ -393,27 +480,50 @@ def run_everything(jobs: int, extra: list[str], names: list[str]) -> int:
         )
     side = longest_first(side, load_hints())
     started = time.monotonic()
+    busy0, total0 = machine_cpu()
     say(f"== lab tests here; {len(side)} side jobs beside them, {jobs} at a time")
     lab = subprocess.Popen(pytest_argv(f"not {OWN}", extra), cwd=REPO, stdin=subprocess.DEVNULL)
+    lab_end: dict[str, float] = {}
+    lab_lock = threading.Lock()
+
+    def wait_lab() -> int:
+        # Once, from whichever thread comes first: the exit code, the CPU of the lab stream's
+        # process tree and the wall time.
+        with lab_lock:
+            if "rc" not in lab_end:
+                _, status, usage = os.wait4(lab.pid, 0)
+                lab.returncode = os.waitstatus_to_exitcode(status)
+                lab_end.update(
+                    rc=lab.returncode,
+                    cpu=usage.ru_utime + usage.ru_stime,
+                    wall=time.monotonic() - started,
+                )
+            return int(lab_end["rc"])
+
     try:
-        outcomes = run_all_jobs(side, jobs, (lab.wait, late_jobs()))
+        outcomes = run_all_jobs(side, jobs, (wait_lab, late_jobs()))
         side_wall = time.monotonic() - started
-        lab_rc = lab.wait()
+        lab_rc = wait_lab()
     except BaseException:
         lab.terminate()
         raise
-    lab_wall = time.monotonic() - started
+    lab_wall = lab_end["wall"]
+    lab_in_containers = container_cpu(lab_containers())
+    busy1, total1 = machine_cpu()
     failed = [o.scenario for o in outcomes if o.rc != 0]
     lines = ["--- side jobs (slowest first)"]
     for o in sorted(outcomes, key=lambda o: -o.seconds):
-        lines.append(
-            f"{o.scenario:<32} {o.seconds:6.0f}s  {'ok' if o.rc == 0 else f'FAILED ({o.rc})'}"
-        )
+        state = "ok" if o.rc == 0 else f"FAILED ({o.rc})"
+        lines.append(f"{o.scenario:<32} {o.seconds:6.0f}s  {state}{cpu_text(o)}")
     for scenario in skipped:
         lines.append(f"{scenario:<32} {'-':>6}   skipped")
     lines.append("--- streams (seconds from the start)")
-    lines.append(f"{'lab tests':<32} {lab_wall:6.0f}s  exit {lab_rc}")
+    lab_cpu = Outcome("lab tests", lab_rc, lab_wall, Path(), lab_end["cpu"], lab_in_containers)
+    lines.append(f"{'lab tests':<32} {lab_wall:6.0f}s  exit {lab_rc}{cpu_text(lab_cpu)}")
     lines.append(f"{'side jobs':<32} {side_wall:6.0f}s  {len(failed)} failed, {jobs} at a time")
+    busy = busy1 - busy0
+    used = busy / (total1 - total0) if total1 > total0 else 0.0
+    lines.append(f"{'machine':<32} {busy:6.0f}s CPU busy, {used:.0%} of its cores")
     say("\n".join(lines))
     molecule_outcomes = [o for o in outcomes if o.scenario in runnable]
     write_durations(jobs, side_wall, molecule_outcomes, skipped)
@@ -424,6 +534,14 @@ def run_everything(jobs: int, extra: list[str], names: list[str]) -> int:
                 "lab_seconds": round(lab_wall),
                 "side_seconds": round(side_wall),
                 "jobs": {o.scenario: round(o.seconds) for o in outcomes},
+                # CPU seconds: each job's process tree and its containers (where known), the
+                # lab stream's, and the machine's busy seconds over the whole suite.
+                "cpu": {
+                    o.scenario: {"tree": round(o.cpu or 0), "containers": o.container_cpu}
+                    for o in [*outcomes, lab_cpu]
+                },
+                "machine_busy_seconds": round(busy),
+                "machine_busy_share": round(used, 3),
                 "failed": failed + (["lab tests"] if lab_rc else []),
             },
             indent=2,

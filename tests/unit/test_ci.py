@@ -6,6 +6,8 @@ with the reason printed and recorded (the fluent_bit scenarios without a fluent-
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import sys
 import threading
 import time
@@ -143,7 +145,8 @@ def test_a_job_is_judged_by_its_exit_code(
     job = ci.Job("j", (sys.executable, "-c", script), tmp_path / "j.log", kind)
     outcome = ci.run_job(job)
     assert outcome.rc == rc
-    assert (tmp_path / "j.log").read_text() == "line one\n"
+    # Each line of the log behind the seconds since the job started.
+    assert re.fullmatch(r"\[ +\d+\.\d\] line one\n", (tmp_path / "j.log").read_text())
     out = capsys.readouterr().out
     # A failing job's log tail is printed; a passing one's is not.
     assert ("line one" in out) is (rc != 0)
@@ -160,15 +163,16 @@ def test_everything_runs_the_lab_stream_and_every_side_job(
         ran.extend(j.name for j in side)
         return [ci.Outcome(j.name, 1 if j.name == "pki_default" else 0, 2.0, j.log) for j in side]
 
-    class FakeLab:
-        def __init__(self, argv: list[str], **_: Any) -> None:
-            lab_argv.append(argv)
+    real_popen = subprocess.Popen
 
-        def wait(self) -> int:
-            return 0
+    def fake_lab(argv: list[str], **_: Any) -> subprocess.Popen[bytes]:
+        # A real child (its exit code and CPU are read with os.wait4) in place of pytest.
+        lab_argv.append(argv)
+        return real_popen([sys.executable, "-c", "pass"])
 
     monkeypatch.setattr(ci, "run_all_jobs", fake_jobs)
-    monkeypatch.setattr(ci.subprocess, "Popen", FakeLab)
+    monkeypatch.setattr(ci.subprocess, "Popen", fake_lab)
+    monkeypatch.setattr(ci, "lab_containers", lambda: ())
     monkeypatch.setattr(ci, "own_container_files", lambda extra: ["tests/integration/test_x.py"])
     monkeypatch.setattr(ci, "LOGS", tmp_path / "logs")
     monkeypatch.setattr(ci, "JOBS_RECORD", tmp_path / "ci" / "jobs.json")
@@ -181,6 +185,10 @@ def test_everything_runs_the_lab_stream_and_every_side_job(
     record = json.loads((tmp_path / "ci" / "jobs.json").read_text())
     assert record["failed"] == ["pki_default"]
     assert set(record["jobs"]) == {"pki_default", "timesync_default", "test_x.py"}
+    # The lab stream's CPU (a real process tree, read with wait4) and the machine's share.
+    assert record["cpu"]["lab tests"]["tree"] >= 0
+    assert record["cpu"]["lab tests"]["containers"] is None
+    assert 0 <= record["machine_busy_share"] <= 1
     molecule = json.loads((tmp_path / "logs" / "durations.json").read_text())
     assert set(molecule["scenarios"]) == {"pki_default", "timesync_default"}
     assert "fluent_bit_default" in molecule["skipped"]
@@ -241,3 +249,14 @@ def test_a_molecule_job_removes_its_own_containers_and_keeps_a_fresh_state(
     # Every scenario's platforms have names (and each job removes only its own).
     names = [c for s in ci.scenarios() for c in ci.molecule_job(s, "m").containers]
     assert len(names) == len(set(names)) and all(n.startswith("ci2-") for n in names)
+
+
+def test_a_jobs_cpu_is_its_process_trees(tmp_path: Path) -> None:
+    # A child that burns about 0.3 s of CPU in a grandchild: wait4 counts the whole tree.
+    burn = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass"
+    script = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {burn!r}])"
+    job = ci.Job("burn", (sys.executable, "-c", script), tmp_path / "burn.log", "pytest")
+    outcome = ci.run_job(job)
+    assert outcome.rc == 0
+    assert outcome.cpu is not None and outcome.cpu >= 0.25
+    assert outcome.container_cpu is None  # no containers of its own
