@@ -330,7 +330,7 @@ def pytest_argv(
         "-q",
         "-p",
         "no:cacheprovider",
-        "--durations=15",
+        "--durations=40",
         "-m",
         marker,
         *extra,
