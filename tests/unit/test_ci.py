@@ -243,9 +243,11 @@ def test_a_molecule_job_removes_its_own_containers_and_keeps_a_fresh_state(
     job = ci.molecule_job("timesync_alternative", "molecule")
     assert job.argv == ("molecule", "test", "-s", "timesync_alternative", "--destroy", "never")
     assert job.containers == ("ci2-tsa-server", "ci2-tsa-client")
-    assert dict(job.env)["MOLECULE_EPHEMERAL_DIRECTORY"].endswith(
-        "molecule-state/timesync_alternative"
-    )
+    env = dict(job.env)
+    assert env["MOLECULE_EPHEMERAL_DIRECTORY"].endswith("molecule-state/timesync_alternative")
+    # Facts once per scenario: the cache inside that directory, which every run starts afresh.
+    assert env["ANSIBLE_GATHERING"] == "smart"
+    assert env["ANSIBLE_CACHE_PLUGIN_CONNECTION"].startswith(env["MOLECULE_EPHEMERAL_DIRECTORY"])
     # Every scenario's platforms have names (and each job removes only its own).
     names = [c for s in ci.scenarios() for c in ci.molecule_job(s, "m").containers]
     assert len(names) == len(set(names)) and all(n.startswith("ci2-") for n in names)
