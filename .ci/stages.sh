@@ -30,9 +30,8 @@ stage() {
   fi
 }
 stage setup make -s setup
-# lint and unit side by side (make -j2, each one's output printed whole when it ends): lint is
-# mostly one process, so alone it leaves a core idle.
-stage checks make -s -j2 --output-sync=target lint unit
+stage lint make -s lint
+stage unit make -s unit
 # Molecule scenarios and the own-container tests run beside the lab tests (soc2audit.ci all):
 # the lab stream waits on daemons much of its time, and the side jobs fill those waits.
 stage suite make -s suite
