@@ -193,6 +193,11 @@ def stored_count(state: Path) -> int:
     if not db.exists():
         return 0
     with sqlite3.connect(db, timeout=10) as conn:
+        # The writer creates the file before its schema: no table yet is no record yet (a
+        # probe in that moment failed the fresh-clone run of aa4d2b8).
+        made = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'records'")
+        if made.fetchone() is None:
+            return 0
         return int(conn.execute("SELECT count(*) FROM records").fetchone()[0])
 
 
