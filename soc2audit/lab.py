@@ -863,10 +863,11 @@ def remove_container(name: str) -> None:
     run(["podman", "rm", "-f", "-t", "2", name], check=False)
 
 
-def container_cpu_files(name_prefix: str) -> list[Path]:
+def container_cpu_files(name_prefix: str | tuple[str, ...]) -> list[Path]:
     """The CPU accounting files of the running containers whose names start with
-    ``name_prefix`` (cgroup v2 `cpu.stat`, else v1 `cpuacct.usage`); empty when podman or the
-    cgroups cannot be read. For benchmarks: what a run cost the managed hosts (bench/)."""
+    ``name_prefix`` (or with one of a tuple of them; cgroup v2 `cpu.stat`, else v1
+    `cpuacct.usage`); empty when podman or the cgroups cannot be read. For benchmarks and CI's
+    job table: what a run cost the managed hosts (bench/, soc2audit.ci)."""
     proc = subprocess.run(
         ["podman", "ps", "--no-trunc", "--format", "{{.ID}} {{.Names}}"],
         env=podman_env(),

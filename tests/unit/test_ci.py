@@ -172,7 +172,6 @@ def test_everything_runs_the_lab_stream_and_every_side_job(
 
     monkeypatch.setattr(ci, "run_all_jobs", fake_jobs)
     monkeypatch.setattr(ci.subprocess, "Popen", fake_lab)
-    monkeypatch.setattr(ci, "lab_containers", lambda: ())
     monkeypatch.setattr(ci, "own_container_files", lambda extra: ["tests/integration/test_x.py"])
     monkeypatch.setattr(ci, "LOGS", tmp_path / "logs")
     monkeypatch.setattr(ci, "JOBS_RECORD", tmp_path / "ci" / "jobs.json")
